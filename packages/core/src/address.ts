@@ -1,0 +1,28 @@
+import { AmyError } from './errors.js'
+
+export interface SocketAddress {
+  address: string
+  port: number
+  family: 'IPv4' | 'IPv6'
+}
+
+/**
+ * Hosts are IP literals: name lookups block, and a non-blocking library must
+ * not hide one. 'localhost' is the one name taken, as 127.0.0.1; resolve
+ * other names first (node:dns).
+ */
+export function resolveHost(host: unknown, fallback: string): string {
+  if (host === undefined) return fallback
+  if (typeof host !== 'string') throw new AmyError('ERR_INVALID_ARG_TYPE', 'host must be a string')
+  if (host === 'localhost') return '127.0.0.1'
+  // Bracketed IPv6 ("[::1]") as written in URLs.
+  if (host.startsWith('[') && host.endsWith(']')) return host.slice(1, -1)
+  return host
+}
+
+export function checkPort(port: unknown, allowZero: boolean): number {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) {
+    throw new AmyError('ERR_INVALID_ARG_VALUE', `port must be an integer in [${allowZero ? 0 : 1}, 65535], got ${String(port)}`)
+  }
+  return port
+}

@@ -1,0 +1,15 @@
+export { Poller, type PollerOptions } from './poller.js'
+export { Registrar, type RegistrarHandle } from './registrar.js'
+export { Interest } from './interest.js'
+export type { Notification } from './notification.js'
+export { Sender, Receiver, type SenderHandle, type ChannelOptions } from './channel.js'
+export { TcpListener, type BindOptions } from './tcp-listener.js'
+export { TcpStream, type ConnectOptions, type ShutdownHow } from './tcp-stream.js'
+export type { SocketAddress } from './address.js'
+export type { Source } from './source.js'
+export { AmyError, type AmyErrorCode } from './errors.js'
+export * from './framing/index.js'
+import native from './native.js'
+
+/** The kernel selector this build uses: 'epoll' (Linux) or 'kqueue' (macOS/BSD). */
+export const backend: 'epoll' | 'kqueue' = native.backend

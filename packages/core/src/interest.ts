@@ -1,0 +1,18 @@
+/**
+ * What a registration waits for. Readiness is edge-triggered: after a
+ * notification, read (or write) until the call reports it would block.
+ */
+export const Interest = {
+  Read: 1,
+  Write: 2,
+  Both: 3,
+} as const
+
+export type Interest = (typeof Interest)[keyof typeof Interest]
+
+export function checkInterest(value: unknown): Interest {
+  if (value !== Interest.Read && value !== Interest.Write && value !== Interest.Both) {
+    throw new TypeError(`interest must be Interest.Read, Interest.Write or Interest.Both, got ${String(value)}`)
+  }
+  return value
+}

@@ -1,0 +1,144 @@
+import native, { type NativePoller } from './native.js'
+import { AmyError, checkInteger } from './errors.js'
+import type { Notification } from './notification.js'
+import { Registrar } from './registrar.js'
+
+export interface PollerOptions {
+  /** Most notifications in one batch (default 1024). More wait for the next batch. */
+  capacity?: number
+}
+
+const READABLE = 1
+const WRITABLE = 2
+const HANGUP = 4
+const ERROR = 8
+
+/**
+ * One kernel selector (epoll on Linux, kqueue on macOS/BSD) and the
+ * notifications of everything registered with it. One per thread that does
+ * I/O. Two ways to drive it:
+ *
+ * - `wait(timeoutMs)` blocks this thread and returns a batch (for a thread
+ *   that does nothing else);
+ * - `start(onBatch)` attaches the selector to this thread's Node event loop
+ *   and calls `onBatch` once per batch, never blocking; timers, promises and
+ *   messages of the thread keep running.
+ *
+ * The contract (as in mio): readiness is edge-triggered, so on a
+ * notification read or write until the call reports it would block (`null`),
+ * or you may not hear about that source again. Notifications can be
+ * spurious: a read after one may return `null` at once.
+ */
+export class Poller {
+  readonly registrar: Registrar
+  readonly #native: NativePoller
+  readonly #ids: Float64Array
+  readonly #flags: Uint8Array
+  readonly #id: number
+  #closed = false
+  #started = false
+
+  constructor(options: PollerOptions = {}) {
+    const capacity = checkInteger('capacity', options.capacity ?? 1024, 1, 1 << 20)
+    this.#ids = new Float64Array(capacity)
+    this.#flags = new Uint8Array(capacity)
+    this.#native = new native.NativePoller(this.#ids, this.#flags)
+    this.#id = this.#native.id
+    this.registrar = new Registrar(this.#id)
+  }
+
+  /** Process-unique id of this poller. */
+  get id(): number {
+    return this.#id
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  get started(): boolean {
+    return this.#started
+  }
+
+  /**
+   * Blocks until something is ready or `timeoutMs` passes (no timeout: until
+   * something arrives; 0: just poll). Returns the batch, possibly empty.
+   */
+  wait(timeoutMs?: number): Notification[] {
+    this.#checkOpen()
+    if (this.#started) throw new AmyError('ERR_POLLER_STARTED', 'wait() cannot be used while the poller is started')
+    let timeout = -1
+    if (timeoutMs !== undefined) {
+      if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+        throw new AmyError('ERR_INVALID_ARG_VALUE', `timeoutMs must be a number >= 0, got ${String(timeoutMs)}`)
+      }
+      timeout = timeoutMs === Infinity ? -1 : timeoutMs
+    }
+    return this.#batch(this.#native.wait(timeout))
+  }
+
+  /**
+   * Attaches to this thread's event loop: `onBatch(notifications)` is called
+   * once per batch. A started poller keeps the loop alive until `stop()`,
+   * `close()` or `unref()`. An exception from onBatch goes to
+   * `process.on('uncaughtException')`, like one from any other I/O callback.
+   */
+  start(onBatch: (notifications: Notification[]) => void): void {
+    this.#checkOpen()
+    if (typeof onBatch !== 'function') throw new AmyError('ERR_INVALID_ARG_TYPE', 'onBatch must be a function')
+    if (this.#started) throw new AmyError('ERR_POLLER_STARTED', 'the poller is already started')
+    this.#native.start((count: number) => onBatch(this.#batch(count)))
+    this.#started = true
+  }
+
+  /** Detaches from the event loop; registrations stay. */
+  stop(): void {
+    if (this.#closed) return
+    this.#native.stop()
+    this.#started = false
+  }
+
+  /** A started poller does not keep the event loop alive after this. */
+  unref(): this {
+    this.#native.setRef(false)
+    return this
+  }
+
+  ref(): this {
+    this.#native.setRef(true)
+    return this
+  }
+
+  /**
+   * Closes the selector's fd, its timers and its channels. Idempotent. The
+   * fds you registered stay open: they are yours to close. Any later use of
+   * the poller or its registrar throws ERR_POLLER_CLOSED.
+   */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#started = false
+    this.#native.close()
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new AmyError('ERR_POLLER_CLOSED', 'the poller is closed')
+  }
+
+  #batch(count: number): Notification[] {
+    const ids = this.#ids
+    const flags = this.#flags
+    const out: Notification[] = new Array(count)
+    for (let i = 0; i < count; i++) {
+      const f = flags[i]!
+      out[i] = {
+        id: ids[i]!,
+        readable: (f & READABLE) !== 0,
+        writable: (f & WRITABLE) !== 0,
+        hangup: (f & HANGUP) !== 0,
+        error: (f & ERROR) !== 0,
+      }
+    }
+    return out
+  }
+}

@@ -1,0 +1,101 @@
+import native from './native.js'
+import { AmyError, checkInteger } from './errors.js'
+import { checkPort, resolveHost, type SocketAddress } from './address.js'
+import { Registrations } from './registrations.js'
+import { kTrackRegistration, type Deregisterer } from './source.js'
+import { TcpStream } from './tcp-stream.js'
+
+export interface BindOptions {
+  /** An IP literal or 'localhost' (default '127.0.0.1'; '0.0.0.0' or '::' for every interface). */
+  host?: string
+  /** 0 (default) picks a free port: read it back with address(). */
+  port?: number
+  /** Listen queue length (default 511). */
+  backlog?: number
+  /** SO_REUSEPORT: several listeners share the port, the kernel spreads connections. */
+  reusePort?: boolean
+  /** For an IPv6 host: do not also accept IPv4 (default false). */
+  ipv6Only?: boolean
+  /** TCP_NODELAY on accepted streams (default true). */
+  noDelay?: boolean
+}
+
+/** A non-blocking, close-on-exec listening TCP socket. */
+export class TcpListener {
+  #fd: number
+  readonly #noDelay: boolean
+  readonly #peer = new Uint8Array(20)
+  readonly #registrations = new Registrations()
+
+  private constructor(fd: number, noDelay: boolean) {
+    this.#fd = fd
+    this.#noDelay = noDelay
+  }
+
+  static bind(options: BindOptions = {}): TcpListener {
+    if (options === null || typeof options !== 'object') throw new AmyError('ERR_INVALID_ARG_TYPE', 'bind options must be an object')
+    const host = resolveHost(options.host, '127.0.0.1')
+    const port = checkPort(options.port ?? 0, true)
+    const backlog = checkInteger('backlog', options.backlog ?? 511, 0, 2147483647)
+    const fd = native.tcpListen(host, port, backlog, options.reusePort === true, options.ipv6Only === true)
+    return new TcpListener(fd, options.noDelay !== false)
+  }
+
+  /** Adopts a listening socket fd (made non-blocking and close-on-exec). */
+  static fromFd(fd: number, options: { noDelay?: boolean } = {}): TcpListener {
+    if (!Number.isInteger(fd) || fd < 0) throw new AmyError('ERR_INVALID_ARG_VALUE', `fd must be a non-negative integer, got ${fd}`)
+    native.adopt(fd)
+    return new TcpListener(fd, options.noDelay !== false)
+  }
+
+  get fd(): number {
+    return this.#fd
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0
+  }
+
+  address(): SocketAddress {
+    return native.localAddress(this.#open())
+  }
+
+  /**
+   * Accepts one connection, or returns null when none is waiting. After a
+   * readable notification, accept until null (edge-triggered).
+   */
+  accept(): TcpStream | null {
+    const fd = native.tcpAccept(this.#open(), this.#peer)
+    if (fd < 0) return null
+    if (this.#noDelay) {
+      try {
+        native.setNoDelay(fd, true)
+      } catch {
+        // The peer may already have reset the connection; reads will say so.
+      }
+    }
+    return new TcpStream(fd, this.#peer.slice())
+  }
+
+  /** Deregisters the listener everywhere, then closes it. Idempotent. */
+  close(): void {
+    if (this.#fd < 0) return
+    const fd = this.#fd
+    this.#fd = -1
+    try {
+      this.#registrations.clear()
+    } finally {
+      native.close(fd)
+    }
+  }
+
+  /** @internal */
+  [kTrackRegistration](registrar: Deregisterer, id: number): void {
+    this.#registrations.add(registrar, id)
+  }
+
+  #open(): number {
+    if (this.#fd < 0) throw new AmyError('ERR_SOCKET_CLOSED', 'the listener is closed')
+    return this.#fd
+  }
+}

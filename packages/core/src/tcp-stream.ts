@@ -1,0 +1,172 @@
+import native, { type SysError } from './native.js'
+import { AmyError } from './errors.js'
+import { checkPort, resolveHost, type SocketAddress } from './address.js'
+import { Registrations } from './registrations.js'
+import { kTrackRegistration, type Deregisterer } from './source.js'
+
+export interface ConnectOptions {
+  host?: string
+  port: number
+  /** TCP_NODELAY (default true): small writes go out at once. */
+  noDelay?: boolean
+}
+
+export type ShutdownHow = 'read' | 'write' | 'both'
+
+const SHUTDOWN: Record<ShutdownHow, 0 | 1 | 2> = { read: 0, write: 1, both: 2 }
+
+/**
+ * A non-blocking, close-on-exec TCP connection. Would-block is a return
+ * value (`null`), not an exception; other failures throw Errors with `code`,
+ * `errno` and `syscall`.
+ */
+export class TcpStream {
+  #fd: number
+  #peer: Uint8Array | undefined
+  #remote: SocketAddress | undefined
+  #pendingError: SysError | null = null
+  readonly #registrations = new Registrations()
+
+  /** @internal use connect(), fromFd() or TcpListener#accept(). */
+  constructor(fd: number, peer?: Uint8Array) {
+    this.#fd = fd
+    this.#peer = peer
+  }
+
+  /**
+   * Starts a non-blocking connect. Register the stream for Write: it becomes
+   * writable once connected; a refused connect shows as `error`/`hangup` and
+   * `takeError()` returns the ECONNREFUSED.
+   */
+  static connect(options: ConnectOptions): TcpStream {
+    if (options === null || typeof options !== 'object') throw new AmyError('ERR_INVALID_ARG_TYPE', 'connect options must be an object')
+    const host = resolveHost(options.host, '127.0.0.1')
+    const port = checkPort(options.port, false)
+    const [fd, immediateErrno] = native.tcpConnect(host, port)
+    const stream = new TcpStream(fd)
+    if (immediateErrno !== 0) {
+      // Refused before connect() returned: keep one path for the caller, the
+      // error comes from takeError() after the (hangup) notification.
+      stream.#pendingError = native.errnoError(immediateErrno, 'connect')
+    } else if (options.noDelay !== false) {
+      native.setNoDelay(fd, true)
+    }
+    return stream
+  }
+
+  /**
+   * Adopts a connected socket fd handed over from another thread or module.
+   * It is made non-blocking and close-on-exec; the stream now owns it.
+   */
+  static fromFd(fd: number): TcpStream {
+    if (!Number.isInteger(fd) || fd < 0) throw new AmyError('ERR_INVALID_ARG_VALUE', `fd must be a non-negative integer, got ${fd}`)
+    native.adopt(fd)
+    return new TcpStream(fd)
+  }
+
+  /** The fd, or -1 once closed. */
+  get fd(): number {
+    return this.#fd
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0
+  }
+
+  /** Reads into buf: bytes read, 0 at end of stream, null if it would block. */
+  read(buf: Uint8Array): number | null {
+    const n = native.read(this.#open(), buf)
+    return n < 0 ? null : n
+  }
+
+  /** Writes from buf: bytes written (possibly fewer), null if it would block. */
+  write(buf: Uint8Array): number | null {
+    const n = native.write(this.#open(), buf)
+    return n < 0 ? null : n
+  }
+
+  /** Writes several buffers in one syscall: bytes written, null if it would block. */
+  writev(bufs: readonly Uint8Array[]): number | null {
+    const n = native.writev(this.#open(), bufs)
+    return n < 0 ? null : n
+  }
+
+  /** Half-closes: 'write' (default) sends FIN after queued bytes. */
+  shutdown(how: ShutdownHow = 'write'): void {
+    const code = SHUTDOWN[how]
+    if (code === undefined) throw new AmyError('ERR_INVALID_ARG_VALUE', `how must be 'read', 'write' or 'both'`)
+    native.shutdown(this.#open(), code)
+  }
+
+  /** The pending socket error (e.g. ECONNREFUSED after a failed connect), or null. Clears it. */
+  takeError(): SysError | null {
+    if (this.#pendingError) {
+      const err = this.#pendingError
+      this.#pendingError = null
+      return err
+    }
+    return native.takeError(this.#open())
+  }
+
+  setNoDelay(on = true): void {
+    native.setNoDelay(this.#open(), on)
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#remoteInfo()?.address
+  }
+
+  get remotePort(): number | undefined {
+    return this.#remoteInfo()?.port
+  }
+
+  get remoteFamily(): 'IPv4' | 'IPv6' | undefined {
+    return this.#remoteInfo()?.family
+  }
+
+  localAddress(): SocketAddress {
+    return native.localAddress(this.#open())
+  }
+
+  /**
+   * Deregisters the stream from every registrar it was registered with, then
+   * closes the fd. Idempotent.
+   */
+  close(): void {
+    if (this.#fd < 0) return
+    const fd = this.#fd
+    this.#fd = -1
+    try {
+      this.#registrations.clear()
+    } finally {
+      native.close(fd)
+    }
+  }
+
+  /** @internal */
+  [kTrackRegistration](registrar: Deregisterer, id: number): void {
+    this.#registrations.add(registrar, id)
+  }
+
+  #open(): number {
+    if (this.#fd < 0) throw new AmyError('ERR_SOCKET_CLOSED', 'the stream is closed')
+    return this.#fd
+  }
+
+  // Accepted streams carry the peer address from accept(); format it only
+  // when asked. Others ask the kernel (which fails once the peer is gone).
+  #remoteInfo(): SocketAddress | undefined {
+    if (this.#remote) return this.#remote
+    if (this.#peer) {
+      this.#remote = native.formatAddress(this.#peer)
+      this.#peer = undefined
+    } else if (this.#fd >= 0) {
+      try {
+        this.#remote = native.peerAddress(this.#fd)
+      } catch {
+        return undefined
+      }
+    }
+    return this.#remote
+  }
+}

@@ -1,0 +1,185 @@
+// TcpListener and TcpStream on real sockets (127.0.0.1 / ::1, port 0).
+import t from 'tap'
+import { Interest, Poller, TcpListener, TcpStream } from '@amy/core'
+import { waitFor } from './helpers'
+
+/** A connected pair: [client, accepted server side], plus the listener. */
+function connectedPair(poller: Poller, host = '127.0.0.1'): [TcpStream, TcpStream, TcpListener] {
+  const listener = TcpListener.bind({ host, port: 0 })
+  const lid = poller.registrar.register(listener, Interest.Read)
+  const client = TcpStream.connect({ host, port: listener.address().port })
+  const server = (waitFor(poller, lid), listener.accept())
+  if (!server) throw new Error('no connection accepted')
+  return [client, server, listener]
+}
+
+function readAll(poller: Poller, stream: TcpStream, id: number, want: number): Buffer {
+  const chunks: Buffer[] = []
+  let got = 0
+  const buf = Buffer.alloc(65536)
+  for (let rounds = 0; got < want && rounds < 50; rounds++) {
+    for (let n = stream.read(buf); n !== null && n > 0; n = stream.read(buf)) {
+      chunks.push(Buffer.from(buf.subarray(0, n)))
+      got += n
+    }
+    if (got < want) waitFor(poller, id, 200, 2)
+  }
+  return Buffer.concat(chunks)
+}
+
+t.test('bind on port 0, read the address back', async t => {
+  const listener = TcpListener.bind({ port: 0 })
+  t.teardown(() => listener.close())
+  const address = listener.address()
+  t.equal(address.address, '127.0.0.1', 'default host is loopback')
+  t.equal(address.family, 'IPv4')
+  t.ok(address.port > 0)
+  t.equal(listener.accept(), null, 'accept with nothing waiting is null')
+})
+
+t.test('binding a port in use fails with EADDRINUSE', async t => {
+  const listener = TcpListener.bind({ port: 0 })
+  t.teardown(() => listener.close())
+  const err = t.throws(() => TcpListener.bind({ port: listener.address().port })) as NodeJS.ErrnoException
+  t.equal(err.code, 'EADDRINUSE')
+  t.equal(err.syscall, 'bind')
+  t.equal(err.errno, -98)
+})
+
+t.test('reusePort lets two listeners share a port', async t => {
+  const a = TcpListener.bind({ port: 0, reusePort: true })
+  const b = TcpListener.bind({ port: a.address().port, reusePort: true })
+  t.equal(a.address().port, b.address().port)
+  a.close()
+  b.close()
+})
+
+t.test('bad hosts and ports are clear errors', async t => {
+  t.throws(() => TcpListener.bind({ host: 'example.invalid' }), { code: 'ERR_INVALID_ADDRESS' })
+  t.throws(() => TcpListener.bind({ port: 70000 }), { code: 'ERR_INVALID_ARG_VALUE' })
+  t.throws(() => TcpListener.bind({ port: -1 }), { code: 'ERR_INVALID_ARG_VALUE' })
+  t.throws(() => TcpListener.bind({ host: 5 as unknown as string }), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => TcpStream.connect({ port: 0 }), { code: 'ERR_INVALID_ARG_VALUE' })
+  t.throws(() => TcpStream.connect({ host: 'nope', port: 1 }), { code: 'ERR_INVALID_ADDRESS' })
+  t.throws(() => TcpStream.fromFd(-3), { code: 'ERR_INVALID_ARG_VALUE' })
+})
+
+t.test('connect, accept, write, read, writev, would-block', async t => {
+  const poller = new Poller()
+  const [client, server, listener] = connectedPair(poller)
+  t.teardown(() => { client.close(); server.close(); listener.close(); poller.close() })
+  t.equal(server.remoteAddress, '127.0.0.1')
+  t.equal(server.remotePort, client.localAddress().port)
+  t.equal(server.remoteFamily, 'IPv4')
+  t.equal(client.remotePort, listener.address().port, 'a connected stream asks the kernel')
+  const sid = poller.registrar.register(server, Interest.Read)
+  t.equal(server.read(Buffer.alloc(16)), null, 'nothing to read: null, not an exception')
+  t.equal(client.write(Buffer.from('hello ')), 6)
+  t.equal(client.writev([Buffer.from('wor'), Buffer.from(''), Buffer.from('ld')]), 5)
+  t.equal(readAll(poller, server, sid, 11).toString(), 'hello world')
+})
+
+t.test('write until would-block, then writable again after the peer reads', async t => {
+  const poller = new Poller()
+  const [client, server, listener] = connectedPair(poller)
+  t.teardown(() => { client.close(); server.close(); listener.close(); poller.close() })
+  const cid = poller.registrar.register(client, Interest.Write)
+  t.ok(waitFor(poller, cid)?.writable, 'writable once connected')
+  const chunk = Buffer.alloc(1 << 16, 7)
+  let written = 0
+  for (let n = client.write(chunk); n !== null; n = client.write(chunk)) written += n
+  t.ok(written > 0, `wrote ${written} bytes before would-block`)
+  const sid = poller.registrar.register(server, Interest.Read)
+  const got = readAll(poller, server, sid, written)
+  t.equal(got.length, written, 'every byte arrives')
+  t.ok(got.every(b => b === 7))
+  t.ok(waitFor(poller, cid)?.writable, 'writable again after the peer drained')
+})
+
+t.test('shutdown: the peer reads end of stream and sees a hangup', async t => {
+  const poller = new Poller()
+  const [client, server, listener] = connectedPair(poller)
+  t.teardown(() => { client.close(); server.close(); listener.close(); poller.close() })
+  const sid = poller.registrar.register(server, Interest.Read)
+  client.write(Buffer.from('bye'))
+  client.shutdown('write')
+  const n = waitFor(poller, sid)
+  t.ok(n?.hangup, 'hangup is reported')
+  t.equal(readAll(poller, server, sid, 3).toString(), 'bye', 'data before the FIN')
+  t.equal(server.read(Buffer.alloc(8)), 0, 'then 0: end of stream')
+  t.equal(server.write(Buffer.from('still open')), 10, 'half-closed: the other direction works')
+  t.throws(() => client.shutdown('sideways' as never), { code: 'ERR_INVALID_ARG_VALUE' })
+})
+
+t.test('a peer that resets is reported as hangup/error, and read throws ECONNRESET', async t => {
+  const poller = new Poller()
+  const [client, server, listener] = connectedPair(poller)
+  t.teardown(() => { client.close(); server.close(); listener.close(); poller.close() })
+  const sid = poller.registrar.register(server, Interest.Both)
+  waitFor(poller, sid) // the initial writable edge
+  client.write(Buffer.from('x'))
+  // Closing with unread data in the receive queue sends RST, not FIN.
+  server.write(Buffer.from('unread by client'))
+  await new Promise(r => setTimeout(r, 20))
+  client.close()
+  const n = waitFor(poller, sid)
+  t.ok(n && (n.hangup || n.error), 'hangup or error, not a plain read')
+  const err = t.throws(() => { while (server.read(Buffer.alloc(64)) !== null) { /* drain */ } }) as NodeJS.ErrnoException
+  t.equal(err.code, 'ECONNRESET')
+})
+
+t.test('a refused connect: error notification and ECONNREFUSED from takeError', async t => {
+  const poller = new Poller()
+  t.teardown(() => poller.close())
+  const probe = TcpListener.bind({ port: 0 })
+  const port = probe.address().port
+  probe.close() // nobody listens here now
+  const stream = TcpStream.connect({ port })
+  t.teardown(() => stream.close())
+  const id = poller.registrar.register(stream, Interest.Both)
+  const n = waitFor(poller, id)
+  t.ok(n?.error || n?.hangup, 'reported as error/hangup')
+  const err = stream.takeError()
+  t.equal(err?.code, 'ECONNREFUSED')
+  t.equal(err?.syscall, 'connect')
+  t.equal(stream.takeError(), null, 'taking clears it')
+})
+
+t.test('IPv6 loopback', async t => {
+  const poller = new Poller()
+  const [client, server, listener] = connectedPair(poller, '::1')
+  t.teardown(() => { client.close(); server.close(); listener.close(); poller.close() })
+  t.equal(listener.address().family, 'IPv6')
+  t.equal(server.remoteAddress, '::1')
+  t.equal(server.remoteFamily, 'IPv6')
+  const bracketed = TcpListener.bind({ host: '[::1]' })
+  t.equal(bracketed.address().address, '::1', 'bracketed IPv6 is accepted')
+  bracketed.close()
+})
+
+t.test('closed streams and listeners refuse use; close is idempotent', async t => {
+  const poller = new Poller()
+  const [client, server, listener] = connectedPair(poller)
+  poller.close()
+  client.close()
+  client.close()
+  t.ok(client.closed)
+  t.equal(client.fd, -1)
+  t.throws(() => client.read(Buffer.alloc(1)), { code: 'ERR_SOCKET_CLOSED' })
+  t.throws(() => client.write(Buffer.alloc(1)), { code: 'ERR_SOCKET_CLOSED' })
+  server.close()
+  listener.close()
+  t.throws(() => listener.accept(), { code: 'ERR_SOCKET_CLOSED' })
+  t.throws(() => listener.address(), { code: 'ERR_SOCKET_CLOSED' })
+})
+
+t.test('fromFd adopts a connected socket handed over from elsewhere', async t => {
+  const poller = new Poller()
+  const [client, server, listener] = connectedPair(poller)
+  // Hand the server side's fd to a new owner (as the server does across threads).
+  const adopted = TcpStream.fromFd(server.fd)
+  t.teardown(() => { client.close(); adopted.close(); listener.close(); poller.close() })
+  const id = poller.registrar.register(adopted, Interest.Read)
+  client.write(Buffer.from('adopted'))
+  t.equal(readAll(poller, adopted, id, 7).toString(), 'adopted')
+})

@@ -1,0 +1,87 @@
+// Hand-written declaration of every export of the addon. Only @amy/core
+// imports this package; users see the typed API there.
+
+/** Notification flag bits written into NativePoller's flags array:
+ * 1 readable, 2 writable, 4 hangup, 8 error. (Plain numbers, not a const
+ * enum: transpile-only loaders cannot inline an ambient const enum.) */
+export type EventFlags = number
+
+/** An Error from a failed syscall: code is the errno name ("ECONNREFUSED"), errno is negative. */
+export interface SysError extends Error {
+  code: string
+  errno: number
+  syscall: string
+}
+
+export interface SocketAddressInfo {
+  address: string
+  port: number
+  family: 'IPv4' | 'IPv6'
+}
+
+export declare class NativePoller {
+  /** ids and flags have the same length, the most events one batch carries. */
+  constructor(ids: Float64Array, flags: Uint8Array)
+  /** Process-unique id; 0 once closed. */
+  readonly id: number
+  /** The selector's fd; -1 once closed. */
+  readonly fd: number
+  /** Blocks up to timeoutMs (-1: until an event); returns how many events were written. */
+  wait(timeoutMs: number): number
+  /** Watches the selector from this thread's libuv loop; onBatch(count) per batch. */
+  start(onBatch: (count: number) => void): void
+  stop(): void
+  close(): void
+  setRef(ref: boolean): void
+}
+
+export declare class NativeRegistrar {
+  constructor(pollerId: number)
+  readonly pollerId: number
+  register(fd: number, interest: number): number
+  reregister(id: number, fd: number, interest: number): void
+  deregister(id: number): boolean
+  /** intervalMs 0 means one-shot. */
+  setTimer(delayMs: number, intervalMs: number): number
+  cancelTimer(id: number): boolean
+  /** bound 0 means unbounded. */
+  openChannel(bound: number): NativeReceiver
+}
+
+export declare class NativeReceiver {
+  readonly id: number
+  tryRecv(): Buffer | undefined
+  size(): number
+  close(): void
+}
+
+/** Result of NativeSender.send: 0 sent, 1 full (bounded channel), 2 closed. */
+export type SendResult = 0 | 1 | 2
+
+export declare class NativeSender {
+  constructor(channelId: number)
+  readonly id: number
+  send(bytes: Uint8Array): SendResult
+}
+
+export declare const backend: 'epoll' | 'kqueue'
+
+export declare function tcpListen(host: string, port: number, backlog: number, reusePort: boolean, ipv6Only: boolean): number
+/** Returns the accepted fd, or -1 when it would block; peer (20 bytes) receives the peer address. */
+export declare function tcpAccept(listenFd: number, peer?: Uint8Array): number
+export declare function formatAddress(peer: Uint8Array): SocketAddressInfo
+/** [fd, immediateErrno]: a non-zero errno means the kernel refused at once. */
+export declare function tcpConnect(host: string, port: number): [number, number]
+/** Bytes read, 0 at end of stream, -1 when it would block. */
+export declare function read(fd: number, buf: Uint8Array): number
+/** Bytes written, -1 when it would block. */
+export declare function write(fd: number, buf: Uint8Array): number
+export declare function writev(fd: number, bufs: readonly Uint8Array[]): number
+export declare function shutdown(fd: number, how: 0 | 1 | 2): void
+export declare function takeError(fd: number): SysError | null
+export declare function errnoError(errno: number, syscall: string): SysError
+export declare function setNoDelay(fd: number, on: boolean): void
+export declare function localAddress(fd: number): SocketAddressInfo
+export declare function peerAddress(fd: number): SocketAddressInfo
+export declare function adopt(fd: number): void
+export declare function close(fd: number): void

@@ -1,0 +1,200 @@
+#include "binding/poller_core.h"
+
+#include <stdexcept>
+
+#include "os/errors.h"
+
+namespace amy::binding {
+
+uint64_t next_id() {
+  static std::atomic<uint64_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+PollerCore::PollerCore() : id_(next_id()) {}
+
+uint64_t PollerCore::register_source(int fd, os::Interest interest) {
+  std::lock_guard lock(mutex_);
+  if (closed()) throw os::SysError("epoll_ctl", EBADF);
+  uint64_t id = next_id();
+  selector_.add(fd, id, interest);
+  sources_.emplace(id, fd);
+  return id;
+}
+
+void PollerCore::reregister_source(uint64_t id, int fd, os::Interest interest) {
+  std::lock_guard lock(mutex_);
+  if (closed()) throw os::SysError("epoll_ctl", EBADF);
+  auto it = sources_.find(id);
+  if (it == sources_.end()) throw std::out_of_range("unknown registration id");
+  if (it->second != fd) throw std::invalid_argument("registration id belongs to another fd");
+  selector_.modify(fd, id, interest);
+}
+
+bool PollerCore::deregister_source(uint64_t id) {
+  std::lock_guard lock(mutex_);
+  if (closed()) throw os::SysError("epoll_ctl", EBADF);
+  auto it = sources_.find(id);
+  if (it == sources_.end()) return false;
+  int fd = it->second;
+  sources_.erase(it);
+  try {
+    selector_.remove(fd);
+  } catch (const os::SysError& e) {
+    // The fd was closed before it was deregistered: the kernel already
+    // dropped it (and any event pending for it), which is what we wanted.
+    if (e.err() != EBADF && e.err() != ENOENT) throw;
+  }
+  return true;
+}
+
+uint64_t PollerCore::set_timer(uint64_t delay_ns, uint64_t interval_ns) {
+  uint64_t id = next_id();
+  selector_.add_timer(id, delay_ns, interval_ns);
+  return id;
+}
+
+bool PollerCore::cancel_timer(uint64_t id) { return selector_.cancel_timer(id); }
+
+std::shared_ptr<ChannelCore> PollerCore::open_channel(size_t bound) {
+  std::lock_guard lock(mutex_);
+  if (closed()) throw os::SysError("eventfd", EBADF);
+  // The channel keeps only a weak_ptr to its poller; a shared_ptr to this
+  // poller is found through the registry.
+  auto self = registry::find_poller(id_);
+  auto channel = std::make_shared<ChannelCore>(next_id(), self, bound);
+  selector_.add_user_event(channel->id());
+  channels_.emplace(channel->id(), channel);
+  registry::add_channel(channel);
+  return channel;
+}
+
+void PollerCore::forget_channel(uint64_t id) {
+  std::lock_guard lock(mutex_);
+  channels_.erase(id);
+  registry::remove_channel(id);
+  if (!closed()) selector_.remove_user_event(id);
+}
+
+void PollerCore::close() {
+  std::unordered_map<uint64_t, std::weak_ptr<ChannelCore>> channels;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed()) return;
+    closed_.store(true, std::memory_order_release);
+    channels.swap(channels_);
+    sources_.clear();
+    selector_.close();
+  }
+  for (auto& [id, weak] : channels) {
+    registry::remove_channel(id);
+    if (auto channel = weak.lock()) channel->close();
+  }
+  registry::remove_poller(id_);
+}
+
+ChannelCore::ChannelCore(uint64_t id, std::weak_ptr<PollerCore> poller, size_t bound)
+    : id_(id), poller_(std::move(poller)), bound_(bound) {}
+
+ChannelCore::SendResult ChannelCore::send(const uint8_t* data, size_t size) {
+  bool trigger;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return kClosed;
+    if (bound_ != 0 && queue_.size() >= bound_) return kFull;
+    queue_.emplace_back(data, data + size);
+    trigger = !signaled_;
+    signaled_ = true;
+  }
+  if (!trigger) return kSent;
+  auto poller = poller_.lock();
+  if (!poller || poller->closed()) {
+    close();
+    return kClosed;
+  }
+  try {
+    poller->selector().trigger_user_event(id_);
+  } catch (const os::SysError&) {
+    // The poller closed (or the receiver left) between the check and the
+    // trigger; nobody will read this value.
+    close();
+    return kClosed;
+  }
+  return kSent;
+}
+
+bool ChannelCore::try_recv(std::vector<uint8_t>& out) {
+  std::lock_guard lock(mutex_);
+  if (queue_.empty()) {
+    // Drained: the next send must wake the poller again.
+    signaled_ = false;
+    return false;
+  }
+  out = std::move(queue_.front());
+  queue_.pop_front();
+  if (queue_.empty()) signaled_ = false;
+  return true;
+}
+
+size_t ChannelCore::size() {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
+void ChannelCore::close() {
+  std::lock_guard lock(mutex_);
+  closed_ = true;
+  queue_.clear();
+}
+
+bool ChannelCore::closed() {
+  std::lock_guard lock(mutex_);
+  return closed_;
+}
+
+namespace registry {
+namespace {
+template <typename T>
+struct Table {
+  std::mutex mutex;
+  std::unordered_map<uint64_t, std::weak_ptr<T>> entries;
+};
+// Function-local statics: initialised on first use, shared by every worker
+// thread that loads the addon (the .so is loaded once per process).
+Table<PollerCore>& pollers() {
+  static Table<PollerCore> table;
+  return table;
+}
+Table<ChannelCore>& channels() {
+  static Table<ChannelCore> table;
+  return table;
+}
+template <typename T>
+std::shared_ptr<T> find(Table<T>& table, uint64_t id) {
+  std::lock_guard lock(table.mutex);
+  auto it = table.entries.find(id);
+  return it == table.entries.end() ? nullptr : it->second.lock();
+}
+}  // namespace
+
+void add_poller(const std::shared_ptr<PollerCore>& core) {
+  std::lock_guard lock(pollers().mutex);
+  pollers().entries[core->id()] = core;
+}
+std::shared_ptr<PollerCore> find_poller(uint64_t id) { return find(pollers(), id); }
+void remove_poller(uint64_t id) {
+  std::lock_guard lock(pollers().mutex);
+  pollers().entries.erase(id);
+}
+void add_channel(const std::shared_ptr<ChannelCore>& core) {
+  std::lock_guard lock(channels().mutex);
+  channels().entries[core->id()] = core;
+}
+std::shared_ptr<ChannelCore> find_channel(uint64_t id) { return find(channels(), id); }
+void remove_channel(uint64_t id) {
+  std::lock_guard lock(channels().mutex);
+  channels().entries.erase(id);
+}
+}  // namespace registry
+
+}  // namespace amy::binding

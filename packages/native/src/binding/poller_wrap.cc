@@ -1,0 +1,191 @@
+#include "binding/poller_wrap.h"
+
+#include <cmath>
+
+#include "binding/js_errors.h"
+
+namespace amy::binding {
+
+Napi::Function PollerWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativePoller",
+                     {
+                         InstanceAccessor<&PollerWrap::Id>("id"),
+                         InstanceAccessor<&PollerWrap::Fd>("fd"),
+                         InstanceMethod<&PollerWrap::Wait>("wait"),
+                         InstanceMethod<&PollerWrap::Start>("start"),
+                         InstanceMethod<&PollerWrap::Stop>("stop"),
+                         InstanceMethod<&PollerWrap::Close>("close"),
+                         InstanceMethod<&PollerWrap::SetRef>("setRef"),
+                     });
+}
+
+// new NativePoller(ids: Float64Array, flags: Uint8Array); capacity is their length.
+PollerWrap::PollerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PollerWrap>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    throw amy_error(env, "ERR_INVALID_ARG_TYPE", "ids must be a Float64Array");
+  auto ids = info[0].As<Napi::Float64Array>();
+  auto flags = arg_bytes(info, 1, "flags");
+  if (ids.ElementLength() != flags.ElementLength() || ids.ElementLength() == 0)
+    throw amy_error(env, "ERR_INVALID_ARG_VALUE", "ids and flags must have the same non-zero length");
+  capacity_ = ids.ElementLength();
+  ids_ = ids.Data();
+  flags_ = flags.Data();
+  ids_ref_ = Napi::Persistent(ids);
+  flags_ref_ = Napi::Persistent(flags);
+  events_.resize(capacity_);
+  guarded(env, [&] {
+    core_ = std::make_shared<PollerCore>();
+    registry::add_poller(core_);
+  });
+  // A worker that exits with the poller open must still close the selector
+  // and the libuv handle before its loop goes away.
+  napi_add_env_cleanup_hook(env, &PollerWrap::on_env_cleanup, this);
+  cleanup_hook_added_ = true;
+}
+
+PollerWrap::~PollerWrap() { close_now(); }
+
+void PollerWrap::on_env_cleanup(void* self) {
+  auto* wrap = static_cast<PollerWrap*>(self);
+  wrap->cleanup_hook_added_ = false;  // the hook is being run; do not remove it
+  wrap->close_now();
+}
+
+void PollerWrap::close_now() {
+  stop_watching();
+  if (watcher_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(watcher_),
+             [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
+    watcher_ = nullptr;
+  }
+  on_batch_.Reset();
+  async_context_.reset();
+  if (core_) {
+    core_->close();
+    core_.reset();
+  }
+  if (cleanup_hook_added_) {
+    napi_remove_env_cleanup_hook(env_, &PollerWrap::on_env_cleanup, this);
+    cleanup_hook_added_ = false;
+  }
+}
+
+void PollerWrap::stop_watching() {
+  if (!watching_) return;
+  uv_poll_stop(watcher_);
+  watching_ = false;
+  // start() took a strong reference so a running poller is not collected.
+  Unref();
+}
+
+Napi::Value PollerWrap::Id(const Napi::CallbackInfo& info) {
+  if (!core_) return Napi::Number::New(info.Env(), 0);
+  return Napi::Number::New(info.Env(), static_cast<double>(core_->id()));
+}
+
+Napi::Value PollerWrap::Fd(const Napi::CallbackInfo& info) {
+  if (!core_) return Napi::Number::New(info.Env(), -1);
+  return Napi::Number::New(info.Env(), core_->selector().fd());
+}
+
+size_t PollerWrap::drain(int timeout_ms) {
+  size_t n = core_->selector().select(events_.data(), capacity_, timeout_ms);
+  for (size_t i = 0; i < n; i++) {
+    ids_[i] = static_cast<double>(events_[i].token);
+    flags_[i] = events_[i].flags;
+  }
+  return n;
+}
+
+// wait(timeoutMs: number): -1 blocks until an event arrives.
+Napi::Value PollerWrap::Wait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!core_) throw amy_error(env, "ERR_POLLER_CLOSED", "the poller is closed");
+  if (watching_) throw amy_error(env, "ERR_POLLER_STARTED", "wait() cannot be used while the poller is started");
+  double timeout = arg_number(info, 0, "timeoutMs");
+  // Round up: a fractional millisecond must not make the wait shorter.
+  int timeout_ms = timeout < 0 ? -1 : timeout > 2147483647.0 ? 2147483647 : static_cast<int>(std::ceil(timeout));
+  size_t n = guarded(env, [&] { return drain(timeout_ms); });
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// start(onBatch: (count: number) => void): watch the selector from this
+// thread's libuv loop and call onBatch once per batch.
+Napi::Value PollerWrap::Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!core_) throw amy_error(env, "ERR_POLLER_CLOSED", "the poller is closed");
+  if (!info[0].IsFunction()) throw amy_error(env, "ERR_INVALID_ARG_TYPE", "onBatch must be a function");
+  if (watching_) throw amy_error(env, "ERR_POLLER_STARTED", "the poller is already started");
+  if (watcher_ == nullptr) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
+      throw amy_error(env, "ERR_NO_EVENT_LOOP", "no libuv loop on this thread");
+    auto* watcher = new uv_poll_t;
+    int rc = uv_poll_init(loop, watcher, core_->selector().fd());
+    if (rc != 0) {
+      delete watcher;
+      throw sys_error(env, "uv_poll_init", -rc);
+    }
+    watcher->data = this;
+    watcher_ = watcher;
+  }
+  on_batch_ = Napi::Persistent(info[0].As<Napi::Function>());
+  if (!async_context_) async_context_ = std::make_unique<Napi::AsyncContext>(env, "amy.Poller");
+  int rc = uv_poll_start(watcher_, UV_READABLE, &PollerWrap::on_readable);
+  if (rc != 0) throw sys_error(env, "uv_poll_start", -rc);
+  if (!referenced_) uv_unref(reinterpret_cast<uv_handle_t*>(watcher_));
+  watching_ = true;
+  Ref();
+  return env.Undefined();
+}
+
+void PollerWrap::on_readable(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<PollerWrap*>(handle->data);
+  Napi::Env env = self->env_;
+  Napi::HandleScope scope(env);
+  // A few batches per wake-up, then back to the loop so timers and other
+  // I/O on this thread get their turn; libuv calls again while it is ready.
+  for (int round = 0; round < 4 && self->watching_; round++) {
+    size_t n;
+    try {
+      n = self->drain(0);
+    } catch (const os::SysError& e) {
+      napi_fatal_exception(env, sys_error(env, e).Value());
+      return;
+    }
+    if (n == 0) return;
+    try {
+      self->on_batch_.MakeCallback(self->Value(), {Napi::Number::New(env, static_cast<double>(n))},
+                                   *self->async_context_);
+    } catch (const Napi::Error& e) {
+      // Same as an exception thrown from any other libuv callback: it goes
+      // to process.on('uncaughtException').
+      napi_fatal_exception(env, e.Value());
+      return;
+    }
+    if (n < self->capacity_) return;
+  }
+}
+
+Napi::Value PollerWrap::Stop(const Napi::CallbackInfo& info) {
+  stop_watching();
+  return info.Env().Undefined();
+}
+
+Napi::Value PollerWrap::Close(const Napi::CallbackInfo& info) {
+  close_now();
+  return info.Env().Undefined();
+}
+
+// setRef(ref: boolean): whether a started poller keeps the loop alive.
+Napi::Value PollerWrap::SetRef(const Napi::CallbackInfo& info) {
+  referenced_ = info[0].ToBoolean().Value();
+  if (watcher_ != nullptr) {
+    auto* h = reinterpret_cast<uv_handle_t*>(watcher_);
+    if (referenced_) uv_ref(h); else uv_unref(h);
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace amy::binding

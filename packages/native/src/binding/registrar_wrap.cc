@@ -1,0 +1,138 @@
+#include "binding/registrar_wrap.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "binding/channel.h"
+#include "binding/js_errors.h"
+
+namespace amy::binding {
+
+namespace {
+
+constexpr double kMaxId = 9007199254740991.0;  // 2^53 - 1
+
+uint64_t arg_id(const Napi::CallbackInfo& info, size_t index) {
+  double value = arg_number(info, index, "id");
+  if (value < 1 || value > kMaxId || value != std::floor(value))
+    throw amy_error(info.Env(), "ERR_INVALID_ARG_VALUE", "id must be a positive integer");
+  return static_cast<uint64_t>(value);
+}
+
+os::Interest arg_interest(const Napi::CallbackInfo& info, size_t index) {
+  double value = arg_number(info, index, "interest");
+  if (value != os::kRead && value != os::kWrite && value != os::kBoth)
+    throw amy_error(info.Env(), "ERR_INVALID_ARG_VALUE", "interest must be Interest.Read, Interest.Write or Interest.Both");
+  return static_cast<os::Interest>(static_cast<int>(value));
+}
+
+// A poller closed under us surfaces as EBADF from the OS layer; so can a bad
+// fd of the caller's. The poller's state tells which one it was.
+template <typename F>
+auto on_poller(Napi::Env env, const PollerCore& core, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const os::SysError& e) {
+    if (core.closed()) throw amy_error(env, "ERR_POLLER_CLOSED", "the poller is closed");
+    throw sys_error(env, e);
+  }
+}
+
+}  // namespace
+
+Napi::Function RegistrarWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeRegistrar",
+                     {
+                         InstanceAccessor<&RegistrarWrap::PollerId>("pollerId"),
+                         InstanceMethod<&RegistrarWrap::Register>("register"),
+                         InstanceMethod<&RegistrarWrap::Reregister>("reregister"),
+                         InstanceMethod<&RegistrarWrap::Deregister>("deregister"),
+                         InstanceMethod<&RegistrarWrap::SetTimer>("setTimer"),
+                         InstanceMethod<&RegistrarWrap::CancelTimer>("cancelTimer"),
+                         InstanceMethod<&RegistrarWrap::OpenChannel>("openChannel"),
+                     });
+}
+
+// new NativeRegistrar(pollerId)
+RegistrarWrap::RegistrarWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RegistrarWrap>(info) {
+  uint64_t id = arg_id(info, 0);
+  core_ = registry::find_poller(id);
+  if (!core_ || core_->closed())
+    throw amy_error(info.Env(), "ERR_POLLER_CLOSED", "no open poller has id " + std::to_string(id));
+}
+
+PollerCore& RegistrarWrap::core(Napi::Env env) {
+  if (core_->closed()) throw amy_error(env, "ERR_POLLER_CLOSED", "the poller is closed");
+  return *core_;
+}
+
+Napi::Value RegistrarWrap::PollerId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(core_->id()));
+}
+
+// register(fd, interest) -> id
+Napi::Value RegistrarWrap::Register(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = arg_fd(info, 0);
+  os::Interest interest = arg_interest(info, 1);
+  uint64_t id = on_poller(env, *core_, [&] { return core(env).register_source(fd, interest); });
+  return Napi::Number::New(env, static_cast<double>(id));
+}
+
+// reregister(id, fd, interest)
+Napi::Value RegistrarWrap::Reregister(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t id = arg_id(info, 0);
+  int fd = arg_fd(info, 1);
+  os::Interest interest = arg_interest(info, 2);
+  try {
+    on_poller(env, *core_, [&] { core(env).reregister_source(id, fd, interest); });
+  } catch (const std::out_of_range&) {
+    throw amy_error(env, "ERR_UNKNOWN_ID", "no registration has id " + std::to_string(id));
+  } catch (const std::invalid_argument&) {
+    throw amy_error(env, "ERR_INVALID_ARG_VALUE", "registration " + std::to_string(id) + " is for another fd");
+  }
+  return env.Undefined();
+}
+
+// deregister(id) -> boolean (false if the id was not registered)
+Napi::Value RegistrarWrap::Deregister(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t id = arg_id(info, 0);
+  bool removed = on_poller(env, *core_, [&] { return core(env).deregister_source(id); });
+  return Napi::Boolean::New(env, removed);
+}
+
+// setTimer(delayMs, intervalMs) -> id; intervalMs 0 means one-shot.
+Napi::Value RegistrarWrap::SetTimer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double delay = arg_number(info, 0, "delayMs");
+  double interval = arg_number(info, 1, "intervalMs");
+  constexpr double kMaxMs = 2147483647.0 * 1000.0;  // ~68 years; keeps ns in range
+  if (delay < 0 || delay > kMaxMs || interval < 0 || interval > kMaxMs || std::isinf(delay) || std::isinf(interval))
+    throw amy_error(env, "ERR_INVALID_ARG_VALUE", "timer durations must be finite milliseconds >= 0");
+  // Round up to the nanosecond: never early.
+  auto to_ns = [](double ms) { return static_cast<uint64_t>(std::ceil(ms * 1e6)); };
+  uint64_t id = on_poller(env, *core_, [&] { return core(env).set_timer(to_ns(delay), to_ns(interval)); });
+  return Napi::Number::New(env, static_cast<double>(id));
+}
+
+// cancelTimer(id) -> boolean
+Napi::Value RegistrarWrap::CancelTimer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t id = arg_id(info, 0);
+  bool cancelled = on_poller(env, *core_, [&] { return core(env).cancel_timer(id); });
+  return Napi::Boolean::New(env, cancelled);
+}
+
+// openChannel(bound) -> NativeReceiver; bound 0 means unbounded.
+Napi::Value RegistrarWrap::OpenChannel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double bound = arg_number(info, 0, "bound");
+  if (bound < 0 || bound > 4294967295.0 || bound != std::floor(bound))
+    throw amy_error(env, "ERR_INVALID_ARG_VALUE", "bound must be an integer >= 0");
+  auto channel = on_poller(env, *core_, [&] { return core(env).open_channel(static_cast<size_t>(bound)); });
+  return ChannelWraps::new_receiver(env, core_, channel);
+}
+
+}  // namespace amy::binding

@@ -1,0 +1,254 @@
+#include "binding/tcp_binding.h"
+
+#include <sys/uio.h>
+
+#include <climits>
+#include <cstring>
+#include <vector>
+#include <cmath>
+#include <string>
+
+#include "binding/js_errors.h"
+#include "os/socket.h"
+
+namespace amy::binding {
+
+namespace {
+
+#ifdef IOV_MAX
+constexpr uint32_t kMaxIov = IOV_MAX;
+#else
+constexpr uint32_t kMaxIov = 1024;
+#endif
+
+uint16_t arg_port(const Napi::CallbackInfo& info, size_t index) {
+  double port = arg_number(info, index, "port");
+  if (port < 0 || port > 65535 || port != std::floor(port))
+    throw amy_error(info.Env(), "ERR_INVALID_ARG_VALUE", "port must be an integer in [0, 65535]");
+  return static_cast<uint16_t>(port);
+}
+
+os::SocketAddress arg_address(const Napi::CallbackInfo& info, size_t host_index) {
+  if (!info[host_index].IsString()) throw amy_error(info.Env(), "ERR_INVALID_ARG_TYPE", "host must be a string");
+  std::string host = info[host_index].As<Napi::String>().Utf8Value();
+  uint16_t port = arg_port(info, host_index + 1);
+  os::SocketAddress address;
+  if (!os::parse_address(host.c_str(), port, address))
+    throw amy_error(info.Env(), "ERR_INVALID_ADDRESS", "host must be an IPv4 or IPv6 address, got '" + host + "'");
+  return address;
+}
+
+Napi::Value address_object(Napi::Env env, const os::SocketAddress& address) {
+  char host[64];
+  if (!address.format_host(host, sizeof host)) throw amy_error(env, "ERR_INVALID_ADDRESS", "not an IP socket");
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("address", Napi::String::New(env, host));
+  out.Set("port", Napi::Number::New(env, address.port()));
+  out.Set("family", Napi::String::New(env, address.family() == AF_INET6 ? "IPv6" : "IPv4"));
+  return out;
+}
+
+Napi::Value io_result(Napi::Env env, long n) { return Napi::Number::New(env, static_cast<double>(n)); }
+
+// tcpListen(host, port, backlog, reusePort, ipv6Only) -> fd
+Napi::Value TcpListen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  os::SocketAddress address = arg_address(info, 0);
+  os::ListenOptions options;
+  double backlog = arg_number(info, 2, "backlog");
+  if (backlog < 0 || backlog > INT_MAX || backlog != std::floor(backlog))
+    throw amy_error(env, "ERR_INVALID_ARG_VALUE", "backlog must be a non-negative integer");
+  options.backlog = static_cast<int>(backlog);
+  options.reuse_port = info[3].ToBoolean().Value();
+  options.ipv6_only = info[4].ToBoolean().Value();
+  int fd = guarded(env, [&] { return os::tcp_listen(address, options).release(); });
+  return Napi::Number::New(env, fd);
+}
+
+// tcpAccept(listenFd, peer?: Uint8Array(20)) -> fd or -1 (would block).
+// The peer address is written as [family 4|6, port hi, port lo, 1 pad, 16
+// address bytes], formatted only if the user asks (formatAddress).
+Napi::Value TcpAccept(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int listen_fd = arg_fd(info, 0);
+  os::SocketAddress peer;
+  int fd = guarded(env, [&] { return os::tcp_accept(listen_fd, &peer).release(); });
+  if (fd >= 0 && info.Length() > 1 && info[1].IsTypedArray()) {
+    auto out = info[1].As<Napi::Uint8Array>();
+    if (out.ElementLength() >= 20) {
+      uint8_t* p = out.Data();
+      uint16_t port = peer.port();
+      p[1] = static_cast<uint8_t>(port >> 8);
+      p[2] = static_cast<uint8_t>(port & 0xff);
+      p[3] = 0;
+      if (peer.family() == AF_INET6) {
+        p[0] = 6;
+        std::memcpy(p + 4, &reinterpret_cast<const sockaddr_in6&>(peer.storage).sin6_addr, 16);
+      } else {
+        p[0] = 4;
+        std::memcpy(p + 4, &reinterpret_cast<const sockaddr_in&>(peer.storage).sin_addr, 4);
+      }
+    }
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// formatAddress(bytes) -> { address, port, family }, from tcpAccept's layout.
+Napi::Value FormatAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto bytes = arg_bytes(info, 0, "bytes");
+  if (bytes.ElementLength() < 20) throw amy_error(env, "ERR_INVALID_ARG_VALUE", "address bytes are too short");
+  const uint8_t* p = bytes.Data();
+  os::SocketAddress address;
+  uint16_t port = static_cast<uint16_t>((p[1] << 8) | p[2]);
+  if (p[0] == 6) {
+    auto& v6 = reinterpret_cast<sockaddr_in6&>(address.storage);
+    v6.sin6_family = AF_INET6;
+    v6.sin6_port = htons(port);
+    std::memcpy(&v6.sin6_addr, p + 4, 16);
+  } else {
+    auto& v4 = reinterpret_cast<sockaddr_in&>(address.storage);
+    v4.sin_family = AF_INET;
+    v4.sin_port = htons(port);
+    std::memcpy(&v4.sin_addr, p + 4, 4);
+  }
+  return address_object(env, address);
+}
+
+// tcpConnect(host, port) -> [fd, immediateErrno]
+Napi::Value TcpConnect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  os::SocketAddress address = arg_address(info, 0);
+  int immediate = 0;
+  int fd = guarded(env, [&] { return os::tcp_connect(address, &immediate).release(); });
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, fd));
+  out.Set(1u, Napi::Number::New(env, immediate));
+  return out;
+}
+
+// read(fd, buf) -> bytes, 0 at end of stream, -1 would block
+Napi::Value Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = arg_fd(info, 0);
+  auto buf = arg_bytes(info, 1, "buf");
+  return io_result(env, guarded(env, [&] { return os::sock_read(fd, buf.Data(), buf.ByteLength()); }));
+}
+
+// write(fd, buf) -> bytes or -1 (would block)
+Napi::Value Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = arg_fd(info, 0);
+  auto buf = arg_bytes(info, 1, "buf");
+  return io_result(env, guarded(env, [&] { return os::sock_write(fd, buf.Data(), buf.ByteLength()); }));
+}
+
+// writev(fd, bufs) -> bytes or -1 (would block); at most IOV_MAX buffers
+// are offered per call, so a long list is a partial write, not an error.
+Napi::Value Writev(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = arg_fd(info, 0);
+  if (!info[1].IsArray()) throw amy_error(env, "ERR_INVALID_ARG_TYPE", "bufs must be an array of Uint8Arrays");
+  Napi::Array list = info[1].As<Napi::Array>();
+  uint32_t count = list.Length() < kMaxIov ? list.Length() : kMaxIov;
+  iovec iov[64];
+  std::vector<iovec> heap;
+  iovec* vec = iov;
+  if (count > 64) {
+    heap.resize(count);
+    vec = heap.data();
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value item = list.Get(i);
+    if (!item.IsTypedArray() || item.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      throw amy_error(env, "ERR_INVALID_ARG_TYPE", "bufs must be an array of Uint8Arrays");
+    auto bytes = item.As<Napi::Uint8Array>();
+    vec[i].iov_base = bytes.Data();
+    vec[i].iov_len = bytes.ByteLength();
+  }
+  return io_result(env, guarded(env, [&] { return os::sock_writev(fd, vec, static_cast<int>(count)); }));
+}
+
+// shutdown(fd, how): 0 read, 1 write, 2 both
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = arg_fd(info, 0);
+  double how = arg_number(info, 1, "how");
+  if (how != 0 && how != 1 && how != 2) throw amy_error(env, "ERR_INVALID_ARG_VALUE", "how must be 0, 1 or 2");
+  guarded(env, [&] { os::sock_shutdown(fd, static_cast<int>(how)); });
+  return env.Undefined();
+}
+
+// takeError(fd) -> Error | null (SO_ERROR, which reading clears)
+Napi::Value TakeError(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = arg_fd(info, 0);
+  int err = guarded(env, [&] { return os::sock_take_error(fd); });
+  if (err == 0) return env.Null();
+  return sys_error(env, "connect", err).Value();
+}
+
+// errnoError(errno, syscall) -> Error with code/errno/syscall
+Napi::Value ErrnoError(const Napi::CallbackInfo& info) {
+  double err = arg_number(info, 0, "errno");
+  std::string syscall = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "unknown";
+  // The syscall name must outlive the error's construction only.
+  return sys_error(info.Env(), syscall.c_str(), static_cast<int>(std::fabs(err))).Value();
+}
+
+Napi::Value SetNoDelay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = arg_fd(info, 0);
+  bool on = info[1].ToBoolean().Value();
+  guarded(env, [&] { os::sock_set_nodelay(fd, on); });
+  return env.Undefined();
+}
+
+Napi::Value LocalAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = arg_fd(info, 0);
+  return address_object(env, guarded(env, [&] { return os::sock_local_address(fd); }));
+}
+
+Napi::Value PeerAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = arg_fd(info, 0);
+  return address_object(env, guarded(env, [&] { return os::sock_peer_address(fd); }));
+}
+
+// adopt(fd): make an fd from elsewhere non-blocking and close-on-exec.
+Napi::Value Adopt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = arg_fd(info, 0);
+  guarded(env, [&] { os::sock_set_nonblocking_cloexec(fd); });
+  return env.Undefined();
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = arg_fd(info, 0);
+  guarded(env, [&] { os::fd_close(fd); });
+  return env.Undefined();
+}
+
+}  // namespace
+
+void define_tcp(Napi::Env env, Napi::Object exports) {
+  exports.Set("tcpListen", Napi::Function::New<TcpListen>(env, "tcpListen"));
+  exports.Set("tcpAccept", Napi::Function::New<TcpAccept>(env, "tcpAccept"));
+  exports.Set("tcpConnect", Napi::Function::New<TcpConnect>(env, "tcpConnect"));
+  exports.Set("formatAddress", Napi::Function::New<FormatAddress>(env, "formatAddress"));
+  exports.Set("read", Napi::Function::New<Read>(env, "read"));
+  exports.Set("write", Napi::Function::New<Write>(env, "write"));
+  exports.Set("writev", Napi::Function::New<Writev>(env, "writev"));
+  exports.Set("shutdown", Napi::Function::New<Shutdown>(env, "shutdown"));
+  exports.Set("takeError", Napi::Function::New<TakeError>(env, "takeError"));
+  exports.Set("errnoError", Napi::Function::New<ErrnoError>(env, "errnoError"));
+  exports.Set("setNoDelay", Napi::Function::New<SetNoDelay>(env, "setNoDelay"));
+  exports.Set("localAddress", Napi::Function::New<LocalAddress>(env, "localAddress"));
+  exports.Set("peerAddress", Napi::Function::New<PeerAddress>(env, "peerAddress"));
+  exports.Set("adopt", Napi::Function::New<Adopt>(env, "adopt"));
+  exports.Set("close", Napi::Function::New<Close>(env, "close"));
+}
+
+}  // namespace amy::binding

@@ -1,0 +1,208 @@
+#include "os/socket.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "os/errors.h"
+
+namespace amy::os {
+
+namespace {
+
+#ifdef MSG_NOSIGNAL
+constexpr int kSendFlags = MSG_NOSIGNAL;
+#else
+constexpr int kSendFlags = 0;  // macOS/BSD: SO_NOSIGPIPE is set per socket
+#endif
+
+// Sets close-on-exec and non-blocking where the platform cannot do it in the
+// creating call (SOCK_CLOEXEC/accept4 are Linux/BSD, not macOS).
+void make_nonblocking_cloexec(int fd) {
+  int fdflags = ::fcntl(fd, F_GETFD);
+  if (fdflags == -1 || ::fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC) == -1) throw_sys("fcntl");
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags == -1 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) throw_sys("fcntl");
+}
+
+void set_nosigpipe(int fd) {
+#ifdef SO_NOSIGPIPE
+  int one = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one) == -1) throw_sys("setsockopt");
+#else
+  (void)fd;
+#endif
+}
+
+OwnedFd new_socket(int family) {
+#ifdef SOCK_CLOEXEC
+  OwnedFd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) throw_sys("socket");
+#else
+  OwnedFd fd(::socket(family, SOCK_STREAM, 0));
+  if (!fd) throw_sys("socket");
+  make_nonblocking_cloexec(fd.get());
+#endif
+  set_nosigpipe(fd.get());
+  return fd;
+}
+
+void set_int_option(int fd, int level, int name, int value) {
+  if (::setsockopt(fd, level, name, &value, sizeof value) == -1) throw_sys("setsockopt");
+}
+
+}  // namespace
+
+uint16_t SocketAddress::port() const {
+  if (storage.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(storage).sin_port);
+  if (storage.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(storage).sin6_port);
+  return 0;
+}
+
+bool SocketAddress::format_host(char* out, size_t size) const {
+  const void* src;
+  if (storage.ss_family == AF_INET) {
+    src = &reinterpret_cast<const sockaddr_in&>(storage).sin_addr;
+  } else if (storage.ss_family == AF_INET6) {
+    src = &reinterpret_cast<const sockaddr_in6&>(storage).sin6_addr;
+  } else {
+    return false;
+  }
+  return ::inet_ntop(storage.ss_family, src, out, static_cast<socklen_t>(size)) != nullptr;
+}
+
+bool parse_address(const char* host, uint16_t port, SocketAddress& out) {
+  std::memset(&out.storage, 0, sizeof out.storage);
+  auto& v4 = reinterpret_cast<sockaddr_in&>(out.storage);
+  if (::inet_pton(AF_INET, host, &v4.sin_addr) == 1) {
+    v4.sin_family = AF_INET;
+    v4.sin_port = htons(port);
+    out.length = sizeof(sockaddr_in);
+    return true;
+  }
+  auto& v6 = reinterpret_cast<sockaddr_in6&>(out.storage);
+  if (::inet_pton(AF_INET6, host, &v6.sin6_addr) == 1) {
+    v6.sin6_family = AF_INET6;
+    v6.sin6_port = htons(port);
+    out.length = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+OwnedFd tcp_listen(const SocketAddress& address, const ListenOptions& options) {
+  OwnedFd fd = new_socket(address.family());
+  set_int_option(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1);
+  if (options.reuse_port) {
+#ifdef SO_REUSEPORT
+    set_int_option(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1);
+#else
+    throw SysError("setsockopt", ENOPROTOOPT);
+#endif
+  }
+  if (address.family() == AF_INET6) set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, options.ipv6_only ? 1 : 0);
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address.storage), address.length) == -1) throw_sys("bind");
+  if (::listen(fd.get(), options.backlog) == -1) throw_sys("listen");
+  return fd;
+}
+
+OwnedFd tcp_accept(int listen_fd, SocketAddress* peer) {
+  for (;;) {
+    SocketAddress scratch;
+    SocketAddress* into = peer ? peer : &scratch;
+    into->length = sizeof into->storage;
+    auto* addr = reinterpret_cast<sockaddr*>(&into->storage);
+#ifdef __linux__
+    int fd = ::accept4(listen_fd, addr, &into->length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    int fd = ::accept(listen_fd, addr, &into->length);
+#endif
+    if (fd >= 0) {
+      OwnedFd owned(fd);
+#ifndef __linux__
+      make_nonblocking_cloexec(fd);
+      set_nosigpipe(fd);
+#endif
+      return owned;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return OwnedFd();
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    throw_sys("accept");
+  }
+}
+
+OwnedFd tcp_connect(const SocketAddress& address, int* immediate_error) {
+  OwnedFd fd = new_socket(address.family());
+  *immediate_error = 0;
+  // No retry on EINTR: a non-blocking connect interrupted is still in
+  // progress, and calling it again would report EALREADY.
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address.storage), address.length) == -1) {
+    if (errno != EINPROGRESS && errno != EINTR) *immediate_error = errno;
+  }
+  return fd;
+}
+
+long sock_read(int fd, void* buf, size_t len) {
+  ssize_t n = retry_eintr([&] { return ::read(fd, buf, len); });
+  if (n >= 0) return n;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return kWouldBlock;
+  throw_sys("read");
+}
+
+long sock_write(int fd, const void* buf, size_t len) {
+  ssize_t n = retry_eintr([&] { return ::send(fd, buf, len, kSendFlags); });
+  if (n >= 0) return n;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return kWouldBlock;
+  throw_sys("write");
+}
+
+long sock_writev(int fd, const struct iovec* iov, int count) {
+  msghdr msg{};
+  msg.msg_iov = const_cast<struct iovec*>(iov);
+  msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(count);
+  ssize_t n = retry_eintr([&] { return ::sendmsg(fd, &msg, kSendFlags); });
+  if (n >= 0) return n;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return kWouldBlock;
+  throw_sys("writev");
+}
+
+void sock_shutdown(int fd, int how) {
+  if (::shutdown(fd, how) == -1) throw_sys("shutdown");
+}
+
+int sock_take_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) throw_sys("getsockopt");
+  return err;
+}
+
+void sock_set_nodelay(int fd, bool on) { set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0); }
+
+SocketAddress sock_local_address(int fd) {
+  SocketAddress a;
+  a.length = sizeof a.storage;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a.storage), &a.length) == -1) throw_sys("getsockname");
+  return a;
+}
+
+SocketAddress sock_peer_address(int fd) {
+  SocketAddress a;
+  a.length = sizeof a.storage;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&a.storage), &a.length) == -1) throw_sys("getpeername");
+  return a;
+}
+
+void sock_set_nonblocking_cloexec(int fd) {
+  make_nonblocking_cloexec(fd);
+  set_nosigpipe(fd);
+}
+
+void fd_close(int fd) {
+  if (::close(fd) == -1 && errno != EINTR) throw_sys("close");
+}
+
+}  // namespace amy::os

@@ -1,0 +1,62 @@
+// Non-blocking, close-on-exec TCP sockets. A would-block is a return value
+// (kWouldBlock), never an exception; every other failure throws SysError.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "os/owned_fd.h"
+
+namespace amy::os {
+
+constexpr long kWouldBlock = -1;
+
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+
+  int family() const { return storage.ss_family; }
+  uint16_t port() const;
+  // Writes the numeric host ("127.0.0.1", "::1") into out; returns false if
+  // it does not fit.
+  bool format_host(char* out, size_t size) const;
+};
+
+// Parses a numeric IPv4 or IPv6 address (no name lookups: they block).
+// Returns false if host is not an IP literal.
+bool parse_address(const char* host, uint16_t port, SocketAddress& out);
+
+struct ListenOptions {
+  int backlog = 511;
+  bool reuse_port = false;
+  bool ipv6_only = false;
+};
+
+OwnedFd tcp_listen(const SocketAddress& address, const ListenOptions& options);
+
+// Accepts one connection: a valid fd, or an invalid one when it would block.
+// ECONNABORTED (the peer left before accept) is skipped, not reported.
+OwnedFd tcp_accept(int listen_fd, SocketAddress* peer);
+
+// Starts a non-blocking connect. The socket becomes writable once connected;
+// a failure shows as an error/hangup event and as take_error(). If the
+// kernel refuses at once (common on loopback), the errno is kept in
+// *immediate_error and the fd is still returned, so callers see one path.
+OwnedFd tcp_connect(const SocketAddress& address, int* immediate_error);
+
+long sock_read(int fd, void* buf, size_t len);                 // 0 at end of stream
+long sock_write(int fd, const void* buf, size_t len);          // no SIGPIPE
+long sock_writev(int fd, const struct iovec* iov, int count);  // no SIGPIPE
+void sock_shutdown(int fd, int how);                           // SHUT_RD/WR/RDWR
+int sock_take_error(int fd);                                   // SO_ERROR, cleared
+void sock_set_nodelay(int fd, bool on);
+SocketAddress sock_local_address(int fd);
+SocketAddress sock_peer_address(int fd);
+void sock_set_nonblocking_cloexec(int fd);  // for fds adopted from elsewhere
+void fd_close(int fd);
+
+}  // namespace amy::os
