@@ -18,6 +18,13 @@ uint64_t PollerCore::register_source(int fd, os::Interest interest) {
   if (closed()) throw os::SysError("epoll_ctl", EBADF);
   uint64_t id = next_id();
   selector_.add(fd, id, interest);
+  // The kernel took the fd, so no live registration of this fd number
+  // exists: an entry still naming it is stale (its fd was closed without
+  // deregistering, and the number reused). Forget it, or deregistering the
+  // stale id would remove this new registration.
+  auto stale = fds_.find(fd);
+  if (stale != fds_.end()) sources_.erase(stale->second);
+  fds_[fd] = id;
   sources_.emplace(id, fd);
   return id;
 }
@@ -38,11 +45,14 @@ bool PollerCore::deregister_source(uint64_t id) {
   if (it == sources_.end()) return false;
   int fd = it->second;
   sources_.erase(it);
+  fds_.erase(fd);
   try {
     selector_.remove(fd);
   } catch (const os::SysError& e) {
     // The fd was closed before it was deregistered: the kernel already
     // dropped it (and any event pending for it), which is what we wanted.
+    // (If the number had been reused by a new registration, register_source
+    // would have forgotten this id, so we never reach a live fd here.)
     if (e.err() != EBADF && e.err() != ENOENT) throw;
   }
   return true;
@@ -84,6 +94,7 @@ void PollerCore::close() {
     closed_.store(true, std::memory_order_release);
     channels.swap(channels_);
     sources_.clear();
+    fds_.clear();
     selector_.close();
   }
   for (auto& [id, weak] : channels) {

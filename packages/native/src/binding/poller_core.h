@@ -48,6 +48,7 @@ class PollerCore {
   std::atomic<bool> closed_{false};
   std::mutex mutex_;
   std::unordered_map<uint64_t, int> sources_;  // registration id -> fd
+  std::unordered_map<int, uint64_t> fds_;      // fd -> registration id
   std::unordered_map<uint64_t, std::weak_ptr<ChannelCore>> channels_;
 };
 

@@ -193,11 +193,13 @@ bool Selector::remove_user_event(uint64_t token) {
 }
 
 size_t Selector::select(Event* out, size_t capacity, int timeout_ms) {
-  if (capacity == 0) return 0;
   if (!impl_->epfd) throw SysError("epoll_wait", EBADF);
-  auto& buffer = impl_->buffer;
-  if (buffer.size() < capacity) buffer.resize(capacity);
+  if (capacity == 0) return 0;
+  // epoll_wait takes an int count; more than 2^20 events per call is never
+  // useful, and the buffer is sized to what is used, not what was asked.
   const int max = capacity > 1 << 20 ? 1 << 20 : static_cast<int>(capacity);
+  auto& buffer = impl_->buffer;
+  if (buffer.size() < static_cast<size_t>(max)) buffer.resize(static_cast<size_t>(max));
   int n;
   for (;;) {
     // EINTR restarts with the full timeout: a signal can only make the wait
