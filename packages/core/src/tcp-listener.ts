@@ -1,8 +1,7 @@
 import native from './native.js'
 import { AmyError, checkInteger } from './errors.js'
 import { checkPort, resolveHost, type SocketAddress } from './address.js'
-import { Registrations } from './registrations.js'
-import { kTrackRegistration, type Deregisterer } from './source.js'
+import { OwnedSocket } from './owned-socket.js'
 import { TcpStream } from './tcp-stream.js'
 
 export interface BindOptions {
@@ -21,18 +20,17 @@ export interface BindOptions {
 }
 
 /** A non-blocking, close-on-exec listening TCP socket. */
-export class TcpListener {
-  #fd: number
+export class TcpListener extends OwnedSocket {
   readonly #noDelay: boolean
   readonly #peer = new Uint8Array(20)
-  readonly #registrations = new Registrations()
 
   private constructor(fd: number, noDelay: boolean) {
-    this.#fd = fd
+    super(fd)
     this.#noDelay = noDelay
   }
 
-  static bind(options: BindOptions = {}): TcpListener {
+  // `override`: a static `bind` shadows Function.prototype.bind on the class.
+  static override bind(options: BindOptions = {}): TcpListener {
     if (options === null || typeof options !== 'object') throw new AmyError('ERR_INVALID_ARG_TYPE', 'bind options must be an object')
     const host = resolveHost(options.host, '127.0.0.1')
     const port = checkPort(options.port ?? 0, true)
@@ -48,16 +46,8 @@ export class TcpListener {
     return new TcpListener(fd, options.noDelay !== false)
   }
 
-  get fd(): number {
-    return this.#fd
-  }
-
-  get closed(): boolean {
-    return this.#fd < 0
-  }
-
   address(): SocketAddress {
-    return native.localAddress(this.#open())
+    return native.localAddress(this.openFd())
   }
 
   /**
@@ -65,7 +55,7 @@ export class TcpListener {
    * readable notification, accept until null (edge-triggered).
    */
   accept(): TcpStream | null {
-    const fd = native.tcpAccept(this.#open(), this.#peer)
+    const fd = native.tcpAccept(this.openFd(), this.#peer)
     if (fd < 0) return null
     if (this.#noDelay) {
       try {
@@ -77,25 +67,4 @@ export class TcpListener {
     return new TcpStream(fd, this.#peer.slice())
   }
 
-  /** Deregisters the listener everywhere, then closes it. Idempotent. */
-  close(): void {
-    if (this.#fd < 0) return
-    const fd = this.#fd
-    this.#fd = -1
-    try {
-      this.#registrations.clear()
-    } finally {
-      native.close(fd)
-    }
-  }
-
-  /** @internal */
-  [kTrackRegistration](registrar: Deregisterer, id: number): void {
-    this.#registrations.add(registrar, id)
-  }
-
-  #open(): number {
-    if (this.#fd < 0) throw new AmyError('ERR_SOCKET_CLOSED', 'the listener is closed')
-    return this.#fd
-  }
 }

@@ -1,8 +1,7 @@
 import native, { type SysError } from './native.js'
 import { AmyError } from './errors.js'
 import { checkPort, resolveHost, type SocketAddress } from './address.js'
-import { Registrations } from './registrations.js'
-import { kTrackRegistration, type Deregisterer } from './source.js'
+import { OwnedSocket } from './owned-socket.js'
 
 export interface ConnectOptions {
   host?: string
@@ -20,16 +19,14 @@ const SHUTDOWN: Record<ShutdownHow, 0 | 1 | 2> = { read: 0, write: 1, both: 2 }
  * value (`null`), not an exception; other failures throw Errors with `code`,
  * `errno` and `syscall`.
  */
-export class TcpStream {
-  #fd: number
+export class TcpStream extends OwnedSocket {
   #peer: Uint8Array | undefined
   #remote: SocketAddress | undefined
   #pendingError: SysError | null = null
-  readonly #registrations = new Registrations()
 
   /** @internal use connect(), fromFd() or TcpListener#accept(). */
   constructor(fd: number, peer?: Uint8Array) {
-    this.#fd = fd
+    super(fd)
     this.#peer = peer
   }
 
@@ -64,30 +61,21 @@ export class TcpStream {
     return new TcpStream(fd)
   }
 
-  /** The fd, or -1 once closed. */
-  get fd(): number {
-    return this.#fd
-  }
-
-  get closed(): boolean {
-    return this.#fd < 0
-  }
-
   /** Reads into buf: bytes read, 0 at end of stream, null if it would block. */
   read(buf: Uint8Array): number | null {
-    const n = native.read(this.#open(), buf)
+    const n = native.read(this.openFd(), buf)
     return n < 0 ? null : n
   }
 
   /** Writes from buf: bytes written (possibly fewer), null if it would block. */
   write(buf: Uint8Array): number | null {
-    const n = native.write(this.#open(), buf)
+    const n = native.write(this.openFd(), buf)
     return n < 0 ? null : n
   }
 
   /** Writes several buffers in one syscall: bytes written, null if it would block. */
   writev(bufs: readonly Uint8Array[]): number | null {
-    const n = native.writev(this.#open(), bufs)
+    const n = native.writev(this.openFd(), bufs)
     return n < 0 ? null : n
   }
 
@@ -95,7 +83,7 @@ export class TcpStream {
   shutdown(how: ShutdownHow = 'write'): void {
     const code = SHUTDOWN[how]
     if (code === undefined) throw new AmyError('ERR_INVALID_ARG_VALUE', `how must be 'read', 'write' or 'both'`)
-    native.shutdown(this.#open(), code)
+    native.shutdown(this.openFd(), code)
   }
 
   /** The pending socket error (e.g. ECONNREFUSED after a failed connect), or null. Clears it. */
@@ -105,11 +93,11 @@ export class TcpStream {
       this.#pendingError = null
       return err
     }
-    return native.takeError(this.#open())
+    return native.takeError(this.openFd())
   }
 
   setNoDelay(on = true): void {
-    native.setNoDelay(this.#open(), on)
+    native.setNoDelay(this.openFd(), on)
   }
 
   get remoteAddress(): string | undefined {
@@ -125,32 +113,7 @@ export class TcpStream {
   }
 
   localAddress(): SocketAddress {
-    return native.localAddress(this.#open())
-  }
-
-  /**
-   * Deregisters the stream from every registrar it was registered with, then
-   * closes the fd. Idempotent.
-   */
-  close(): void {
-    if (this.#fd < 0) return
-    const fd = this.#fd
-    this.#fd = -1
-    try {
-      this.#registrations.clear()
-    } finally {
-      native.close(fd)
-    }
-  }
-
-  /** @internal */
-  [kTrackRegistration](registrar: Deregisterer, id: number): void {
-    this.#registrations.add(registrar, id)
-  }
-
-  #open(): number {
-    if (this.#fd < 0) throw new AmyError('ERR_SOCKET_CLOSED', 'the stream is closed')
-    return this.#fd
+    return native.localAddress(this.openFd())
   }
 
   // Accepted streams carry the peer address from accept(); format it only
@@ -160,9 +123,9 @@ export class TcpStream {
     if (this.#peer) {
       this.#remote = native.formatAddress(this.#peer)
       this.#peer = undefined
-    } else if (this.#fd >= 0) {
+    } else if (!this.closed) {
       try {
-        this.#remote = native.peerAddress(this.#fd)
+        this.#remote = native.peerAddress(this.fd)
       } catch {
         return undefined
       }
