@@ -33,6 +33,12 @@ export declare class NativePoller {
   stop(): void
   close(): void
   setRef(ref: boolean): void
+  /** Opens the fd hand-off inbox; returns the id its notifications carry. */
+  openInbox(): number
+  /** Moves handed-over fds into out; returns how many. */
+  takeHandedOver(out: Int32Array): number
+  /** close() also closes every fd still registered (and always the unclaimed inbox). */
+  setOwnsSources(owns: boolean): void
 }
 
 export declare class NativeRegistrar {
@@ -46,6 +52,13 @@ export declare class NativeRegistrar {
   cancelTimer(id: number): boolean
   /** bound 0 means unbounded. */
   openChannel(bound: number): NativeReceiver
+  /** Hands fds[0..count) to the poller's thread; false if it is closed (they stay the caller's). */
+  handOver(fds: Int32Array, count: number): boolean
+  /** Live registrations plus fds waiting in the inbox. */
+  load(): number
+  /** How many fds the poller closed for its owner when it closed. */
+  readonly closedOnClose: number
+  readonly closed: boolean
 }
 
 export declare class NativeReceiver {
@@ -69,6 +82,8 @@ export declare const backend: 'epoll' | 'kqueue'
 export declare function tcpListen(host: string, port: number, backlog: number, reusePort: boolean, ipv6Only: boolean): number
 /** Returns the accepted fd, or -1 when it would block; peer (20 bytes) receives the peer address. */
 export declare function tcpAccept(listenFd: number, peer?: Uint8Array): number
+/** Accepts until it would block or out is full; returns how many fds were written. */
+export declare function acceptBatch(listenFd: number, out: Int32Array, noDelay: boolean): number
 export declare function formatAddress(peer: Uint8Array): SocketAddressInfo
 /** [fd, immediateErrno]: a non-zero errno means the kernel refused at once. */
 export declare function tcpConnect(host: string, port: number): [number, number]

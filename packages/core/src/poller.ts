@@ -6,7 +6,20 @@ import { Registrar } from './registrar.js'
 export interface PollerOptions {
   /** Most notifications in one batch (default 1024). More wait for the next batch. */
   capacity?: number
+  /**
+   * close() also closes every fd still registered with this poller (and the
+   * poller closes when its thread exits). For a worker that owns its
+   * connections: if the thread dies, its sockets are closed, not leaked.
+   */
+  ownsRegisteredFds?: boolean
 }
+
+/**
+ * The raw form of a batch, for hot loops that want no objects per event:
+ * `ids[i]` and `flags[i]` for i < count (flags: 1 readable, 2 writable,
+ * 4 hangup, 8 error). Valid only during the call.
+ */
+export type RawBatchHandler = (count: number, ids: Float64Array, flags: Uint8Array) => void
 
 const READABLE = 1
 const WRITABLE = 2
@@ -44,6 +57,7 @@ export class Poller {
     this.#flags = new Uint8Array(capacity)
     this.#native = new native.NativePoller(this.#ids, this.#flags)
     this.#id = this.#native.id
+    if (options.ownsRegisteredFds === true) this.#native.setOwnsSources(true)
     this.registrar = new Registrar(this.#id)
   }
 
@@ -89,6 +103,34 @@ export class Poller {
     if (this.#started) throw new AmyError('ERR_POLLER_STARTED', 'the poller is already started')
     this.#native.start((count: number) => onBatch(this.#batch(count)))
     this.#started = true
+  }
+
+  /** Like start(), but hands over the shared id/flag arrays instead of notification objects. */
+  startRaw(onBatch: RawBatchHandler): void {
+    this.#checkOpen()
+    if (typeof onBatch !== 'function') throw new AmyError('ERR_INVALID_ARG_TYPE', 'onBatch must be a function')
+    if (this.#started) throw new AmyError('ERR_POLLER_STARTED', 'the poller is already started')
+    const ids = this.#ids
+    const flags = this.#flags
+    this.#native.start((count: number) => onBatch(count, ids, flags))
+    this.#started = true
+  }
+
+  /**
+   * Opens this poller's fd inbox: other threads hand fds over with
+   * `registrar.handOver(fds)`, and a readable notification with the
+   * returned id means fds wait (take them with `takeFds`). Fds handed over
+   * but never taken are closed when the poller closes.
+   */
+  openFdInbox(): number {
+    this.#checkOpen()
+    return this.#native.openInbox()
+  }
+
+  /** Moves fds handed over to this poller into `out`; returns how many. Take until 0. */
+  takeFds(out: Int32Array): number {
+    this.#checkOpen()
+    return this.#native.takeHandedOver(out)
   }
 
   /** Detaches from the event loop; registrations stay. */

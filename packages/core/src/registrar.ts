@@ -91,6 +91,31 @@ export class Registrar {
   }
 
   /**
+   * Hands `fds[0..count)` to the poller's thread (see `poller.openFdInbox`):
+   * one call and at most one wake-up for a whole batch. Returns false if the
+   * poller is closed or has no inbox: the fds are still yours then. On true
+   * they belong to the poller's thread.
+   */
+  handOver(fds: Int32Array, count: number = fds.length): boolean {
+    return this.#native.handOver(fds, count)
+  }
+
+  /** Live registrations plus fds waiting in the inbox: a load measure any thread can read. */
+  load(): number {
+    return this.#native.load()
+  }
+
+  /** Whether the poller behind this registrar is closed. */
+  get closed(): boolean {
+    return this.#native.closed
+  }
+
+  /** How many fds the poller closed on its owner's behalf when it closed (ownsRegisteredFds, inbox). */
+  get closedOnClose(): number {
+    return this.#native.closedOnClose
+  }
+
+  /**
    * A channel whose receiver wakes this registrar's poller. The sender works
    * from any thread (`Sender.from(sender.handle)`); N sends before a receive
    * wake the poller once. `bound` limits queued values (0: unbounded).

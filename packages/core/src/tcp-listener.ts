@@ -67,4 +67,13 @@ export class TcpListener extends OwnedSocket {
     return new TcpStream(fd, this.#peer.slice())
   }
 
+  /**
+   * Accepts a batch in one call: raw fds (non-blocking, close-on-exec, with
+   * the listener's noDelay) written to `out`; returns how many. For handing
+   * connections to other threads (`registrar.handOver`, `TcpStream.fromFd`).
+   */
+  acceptFds(out: Int32Array): number {
+    return native.acceptBatch(this.openFd(), out, this.#noDelay)
+  }
+
 }

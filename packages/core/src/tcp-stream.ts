@@ -10,6 +10,15 @@ export interface ConnectOptions {
   noDelay?: boolean
 }
 
+export interface FromFdOptions {
+  /**
+   * Make the fd non-blocking and close-on-exec (default true). Pass false
+   * for fds that already are, e.g. from `TcpListener#acceptFds`: it saves
+   * two syscalls per connection.
+   */
+  adopt?: boolean
+}
+
 export type ShutdownHow = 'read' | 'write' | 'both'
 
 const SHUTDOWN: Record<ShutdownHow, 0 | 1 | 2> = { read: 0, write: 1, both: 2 }
@@ -55,9 +64,9 @@ export class TcpStream extends OwnedSocket {
    * Adopts a connected socket fd handed over from another thread or module.
    * It is made non-blocking and close-on-exec; the stream now owns it.
    */
-  static fromFd(fd: number): TcpStream {
+  static fromFd(fd: number, options: FromFdOptions = {}): TcpStream {
     if (!Number.isInteger(fd) || fd < 0) throw new AmyError('ERR_INVALID_ARG_VALUE', `fd must be a non-negative integer, got ${fd}`)
-    native.adopt(fd)
+    if (options.adopt !== false) native.adopt(fd)
     return new TcpStream(fd)
   }
 

@@ -1,5 +1,8 @@
 #include "binding/poller_core.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <stdexcept>
 
 #include "os/errors.h"
@@ -86,6 +89,60 @@ void PollerCore::forget_channel(uint64_t id) {
   if (!closed()) selector_.remove_user_event(id);
 }
 
+bool PollerCore::hand_over(const int32_t* fds, size_t count) {
+  bool trigger;
+  uint64_t inbox;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed() || inbox_id_ == 0) return false;
+    inbox_.insert(inbox_.end(), fds, fds + count);
+    trigger = !inbox_signaled_ && count > 0;
+    if (trigger) inbox_signaled_ = true;
+    inbox = inbox_id_;
+  }
+  if (trigger) {
+    try {
+      selector_.trigger_user_event(inbox);
+    } catch (const os::SysError&) {
+      // Closed between the unlock and the trigger: close() already closed
+      // the inbox, these fds with it, so they are not the caller's anymore.
+      if (!closed()) throw;
+    }
+  }
+  return true;
+}
+
+uint64_t PollerCore::open_inbox() {
+  std::lock_guard lock(mutex_);
+  if (closed()) throw os::SysError("eventfd", EBADF);
+  if (inbox_id_ == 0) {
+    uint64_t id = next_id();
+    selector_.add_user_event(id);
+    inbox_id_ = id;
+  }
+  return inbox_id_;
+}
+
+size_t PollerCore::take_handed_over(int32_t* out, size_t capacity) {
+  std::lock_guard lock(mutex_);
+  size_t n = inbox_.size() < capacity ? inbox_.size() : capacity;
+  std::copy(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(n), out);
+  inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(n));
+  // Drained: the next hand-off must wake the poller again.
+  if (inbox_.empty()) inbox_signaled_ = false;
+  return n;
+}
+
+size_t PollerCore::load() {
+  std::lock_guard lock(mutex_);
+  return sources_.size() + inbox_.size();
+}
+
+void PollerCore::set_owns_sources(bool owns) {
+  std::lock_guard lock(mutex_);
+  owns_sources_ = owns;
+}
+
 void PollerCore::close() {
   std::unordered_map<uint64_t, std::weak_ptr<ChannelCore>> channels;
   {
@@ -93,9 +150,25 @@ void PollerCore::close() {
     if (closed()) return;
     closed_.store(true, std::memory_order_release);
     channels.swap(channels_);
+    // Deregistration first (closing the selector drops every registration
+    // at once), then the fds this poller owns.
+    selector_.close();
+    size_t closed_fds = 0;
+    if (owns_sources_) {
+      for (auto& [id, fd] : sources_) {
+        ::close(fd);
+        closed_fds++;
+      }
+    }
+    // Handed-over fds nobody took are always the poller's to close.
+    for (int32_t fd : inbox_) {
+      ::close(fd);
+      closed_fds++;
+    }
+    inbox_.clear();
+    closed_on_close_.store(closed_fds, std::memory_order_release);
     sources_.clear();
     fds_.clear();
-    selector_.close();
   }
   for (auto& [id, weak] : channels) {
     registry::remove_channel(id);

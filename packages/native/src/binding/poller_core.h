@@ -39,6 +39,23 @@ class PollerCore {
   std::shared_ptr<ChannelCore> open_channel(size_t bound);
   void forget_channel(uint64_t id);
 
+  // Fd hand-off (the server's acceptor → a worker): any thread may hand fds
+  // over; the poller's thread takes them in one call. Only the transition
+  // from empty to non-empty triggers the inbox's user event, so a burst of
+  // hand-offs wakes the poller once. Returns false if the poller is closed
+  // (the caller still owns the fds then).
+  bool hand_over(const int32_t* fds, size_t count);
+  uint64_t open_inbox();                     // poller thread; returns the inbox's id
+  size_t take_handed_over(int32_t* out, size_t capacity);
+  // Live source registrations plus fds waiting in the inbox: the acceptor's
+  // measure of a worker's load, read without a message.
+  size_t load();
+  // When set, close() also closes every fd still registered and every fd
+  // still in the inbox, so a worker thread that dies cannot leak its
+  // connections. Returns how many it closed that way.
+  void set_owns_sources(bool owns);
+  size_t closed_on_close() const { return closed_on_close_.load(std::memory_order_acquire); }
+
   // Poller thread only. Closes the selector and every channel into it.
   void close();
 
@@ -50,6 +67,11 @@ class PollerCore {
   std::unordered_map<uint64_t, int> sources_;  // registration id -> fd
   std::unordered_map<int, uint64_t> fds_;      // fd -> registration id
   std::unordered_map<uint64_t, std::weak_ptr<ChannelCore>> channels_;
+  std::vector<int32_t> inbox_;
+  uint64_t inbox_id_ = 0;
+  bool inbox_signaled_ = false;
+  bool owns_sources_ = false;
+  std::atomic<size_t> closed_on_close_{0};
 };
 
 // A channel whose receiver lives on one poller. send() works from any thread;

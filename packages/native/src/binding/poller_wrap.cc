@@ -16,6 +16,9 @@ Napi::Function PollerWrap::Define(Napi::Env env) {
                          InstanceMethod<&PollerWrap::Stop>("stop"),
                          InstanceMethod<&PollerWrap::Close>("close"),
                          InstanceMethod<&PollerWrap::SetRef>("setRef"),
+                         InstanceMethod<&PollerWrap::OpenInbox>("openInbox"),
+                         InstanceMethod<&PollerWrap::TakeHandedOver>("takeHandedOver"),
+                         InstanceMethod<&PollerWrap::SetOwnsSources>("setOwnsSources"),
                      });
 }
 
@@ -185,6 +188,32 @@ Napi::Value PollerWrap::SetRef(const Napi::CallbackInfo& info) {
     auto* h = reinterpret_cast<uv_handle_t*>(watcher_);
     if (referenced_) uv_ref(h); else uv_unref(h);
   }
+  return info.Env().Undefined();
+}
+
+// openInbox() -> id of the fd hand-off inbox's notifications
+Napi::Value PollerWrap::OpenInbox(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!core_) throw amy_error(env, "ERR_POLLER_CLOSED", "the poller is closed");
+  uint64_t id = guarded(env, [&] { return core_->open_inbox(); });
+  return Napi::Number::New(env, static_cast<double>(id));
+}
+
+// takeHandedOver(out: Int32Array) -> how many fds were written to out
+Napi::Value PollerWrap::TakeHandedOver(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!core_) throw amy_error(env, "ERR_POLLER_CLOSED", "the poller is closed");
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw amy_error(env, "ERR_INVALID_ARG_TYPE", "out must be an Int32Array");
+  auto out = info[0].As<Napi::Int32Array>();
+  size_t n = core_->take_handed_over(out.Data(), out.ElementLength());
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// setOwnsSources(owns: boolean)
+Napi::Value PollerWrap::SetOwnsSources(const Napi::CallbackInfo& info) {
+  if (!core_) throw amy_error(info.Env(), "ERR_POLLER_CLOSED", "the poller is closed");
+  core_->set_owns_sources(info[0].ToBoolean().Value());
   return info.Env().Undefined();
 }
 

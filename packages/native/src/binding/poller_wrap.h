@@ -28,6 +28,9 @@ class PollerWrap : public Napi::ObjectWrap<PollerWrap> {
   Napi::Value Stop(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value SetRef(const Napi::CallbackInfo& info);
+  Napi::Value OpenInbox(const Napi::CallbackInfo& info);
+  Napi::Value TakeHandedOver(const Napi::CallbackInfo& info);
+  Napi::Value SetOwnsSources(const Napi::CallbackInfo& info);
 
   size_t drain(int timeout_ms);  // select() into the shared arrays
   void close_now();

@@ -50,6 +50,10 @@ Napi::Function RegistrarWrap::Define(Napi::Env env) {
                          InstanceMethod<&RegistrarWrap::SetTimer>("setTimer"),
                          InstanceMethod<&RegistrarWrap::CancelTimer>("cancelTimer"),
                          InstanceMethod<&RegistrarWrap::OpenChannel>("openChannel"),
+                         InstanceMethod<&RegistrarWrap::HandOver>("handOver"),
+                         InstanceMethod<&RegistrarWrap::Load>("load"),
+                         InstanceAccessor<&RegistrarWrap::ClosedOnClose>("closedOnClose"),
+                         InstanceAccessor<&RegistrarWrap::IsClosed>("closed"),
                      });
 }
 
@@ -133,6 +137,32 @@ Napi::Value RegistrarWrap::OpenChannel(const Napi::CallbackInfo& info) {
     throw amy_error(env, "ERR_INVALID_ARG_VALUE", "bound must be an integer >= 0");
   auto channel = on_poller(env, *core_, [&] { return core(env).open_channel(static_cast<size_t>(bound)); });
   return ChannelWraps::new_receiver(env, core_, channel);
+}
+
+// handOver(fds: Int32Array, count) -> false if the poller is closed (the
+// caller still owns the fds), true if they now belong to the poller's thread.
+Napi::Value RegistrarWrap::HandOver(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw amy_error(env, "ERR_INVALID_ARG_TYPE", "fds must be an Int32Array");
+  auto fds = info[0].As<Napi::Int32Array>();
+  double count = arg_number(info, 1, "count");
+  if (count < 0 || count > static_cast<double>(fds.ElementLength()) || count != std::floor(count))
+    throw amy_error(env, "ERR_INVALID_ARG_VALUE", "count must be an integer within fds");
+  bool ok = guarded(env, [&] { return core_->hand_over(fds.Data(), static_cast<size_t>(count)); });
+  return Napi::Boolean::New(env, ok);
+}
+
+Napi::Value RegistrarWrap::Load(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(core_->load()));
+}
+
+Napi::Value RegistrarWrap::ClosedOnClose(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(core_->closed_on_close()));
+}
+
+Napi::Value RegistrarWrap::IsClosed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), core_->closed());
 }
 
 }  // namespace amy::binding

@@ -23,6 +23,10 @@ class RegistrarWrap : public Napi::ObjectWrap<RegistrarWrap> {
   Napi::Value SetTimer(const Napi::CallbackInfo& info);
   Napi::Value CancelTimer(const Napi::CallbackInfo& info);
   Napi::Value OpenChannel(const Napi::CallbackInfo& info);
+  Napi::Value HandOver(const Napi::CallbackInfo& info);
+  Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value ClosedOnClose(const Napi::CallbackInfo& info);
+  Napi::Value IsClosed(const Napi::CallbackInfo& info);
 
   PollerCore& core(Napi::Env env);  // throws ERR_POLLER_CLOSED
 

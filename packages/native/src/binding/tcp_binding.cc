@@ -93,6 +93,41 @@ Napi::Value TcpAccept(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// acceptBatch(listenFd, out: Int32Array, noDelay) -> count: accepts until it
+// would block or out is full, in one call. An error after some connections
+// were accepted returns those (the error recurs on the next call), so no
+// accepted fd is ever dropped.
+Napi::Value AcceptBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int listen_fd = arg_fd(info, 0);
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw amy_error(env, "ERR_INVALID_ARG_TYPE", "out must be an Int32Array");
+  auto out = info[1].As<Napi::Int32Array>();
+  bool nodelay = info[2].ToBoolean().Value();
+  size_t count = 0;
+  const size_t capacity = out.ElementLength();
+  int32_t* fds = out.Data();
+  while (count < capacity) {
+    os::OwnedFd fd;
+    try {
+      fd = os::tcp_accept(listen_fd, nullptr);
+    } catch (const os::SysError& e) {
+      if (count > 0) break;
+      throw sys_error(env, e);
+    }
+    if (!fd) break;
+    if (nodelay) {
+      try {
+        os::sock_set_nodelay(fd.get(), true);
+      } catch (const os::SysError&) {
+        // The peer may already be gone; its first read will say so.
+      }
+    }
+    fds[count++] = fd.release();
+  }
+  return Napi::Number::New(env, static_cast<double>(count));
+}
+
 // formatAddress(bytes) -> { address, port, family }, from tcpAccept's layout.
 Napi::Value FormatAddress(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -236,6 +271,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 void define_tcp(Napi::Env env, Napi::Object exports) {
   exports.Set("tcpListen", Napi::Function::New<TcpListen>(env, "tcpListen"));
   exports.Set("tcpAccept", Napi::Function::New<TcpAccept>(env, "tcpAccept"));
+  exports.Set("acceptBatch", Napi::Function::New<AcceptBatch>(env, "acceptBatch"));
   exports.Set("tcpConnect", Napi::Function::New<TcpConnect>(env, "tcpConnect"));
   exports.Set("formatAddress", Napi::Function::New<FormatAddress>(env, "formatAddress"));
   exports.Set("read", Napi::Function::New<Read>(env, "read"));

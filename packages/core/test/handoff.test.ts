@@ -1,0 +1,85 @@
+// Handing accepted fds from one thread to another poller's inbox: batched,
+// counted, and never leaked (the server's acceptor is built on this).
+import t from 'tap'
+import net from 'node:net'
+import { Poller, Registrar, TcpListener } from '@amy/core'
+import { once, openFds, startWorker, waitFor } from './helpers'
+
+function connectClients(port: number, n: number): Promise<net.Socket[]> {
+  return Promise.all(
+    Array.from({ length: n }, () => new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => resolve(s))
+      s.on('error', reject)
+    })),
+  )
+}
+
+t.test('acceptFds takes a batch; handOver delivers it with one wake-up', async t => {
+  const before = openFds()
+  const acceptor = new Poller()
+  const target = new Poller()
+  const listener = TcpListener.bind({ port: 0 })
+  const lid = acceptor.registrar.register(listener, 1)
+  const clients = await connectClients(listener.address().port, 5)
+  waitFor(acceptor, lid)
+  const fds = new Int32Array(16)
+  const count = listener.acceptFds(fds)
+  t.equal(count, 5, 'all five in one call')
+  t.equal(listener.acceptFds(fds), 0, 'then nothing: would block')
+
+  t.equal(target.registrar.handOver(fds, count), false, 'no inbox yet: refused, fds still ours')
+  const inbox = target.openFdInbox()
+  t.equal(target.openFdInbox(), inbox, 'one inbox per poller')
+  t.equal(target.registrar.handOver(fds.subarray(0, 2)), true)
+  t.equal(target.registrar.handOver(fds.subarray(2, 5)), true)
+  t.equal(target.registrar.load(), 5, 'load counts fds waiting in the inbox')
+  const batch = target.wait(1000)
+  t.same(batch.map(n => n.id), [inbox], 'two hand-offs, one notification')
+  const out = new Int32Array(3)
+  t.equal(target.takeFds(out), 3)
+  t.equal(target.takeFds(out), 2)
+  t.equal(target.takeFds(out), 0)
+  t.equal(target.registrar.load(), 0, 'taken fds are no longer counted until registered')
+  // Not taken this time: the poller closes what is left in its inbox.
+  t.equal(target.registrar.handOver(fds, 5), true)
+  const registrar = Registrar.from(target.registrar.handle)
+  target.close()
+  t.equal(registrar.closedOnClose, 5, 'the poller closed the 5 fds nobody took')
+  t.equal(registrar.closed, true)
+  t.equal(registrar.handOver(fds, 1), false, 'a closed poller refuses')
+  for (const c of clients) c.destroy()
+  listener.close()
+  acceptor.close()
+  t.equal(openFds(), before, 'no fd leaked')
+})
+
+t.test('a worker that dies holding connections has them closed', async t => {
+  const before = openFds()
+  const worker = startWorker('inbox-worker.js')
+  const { registrar: handle } = await once<{ registrar: never }>(worker, 'message')
+  const registrar = Registrar.from(handle)
+  const listener = TcpListener.bind({ port: 0 })
+  const clients = await connectClients(listener.address().port, 3)
+  const fds = new Int32Array(8)
+  let count = 0
+  for (let i = 0; i < 50 && count < 3; i++) {
+    count += listener.acceptFds(fds.subarray(count))
+    if (count < 3) await new Promise(r => setTimeout(r, 10))
+  }
+  t.equal(count, 3)
+  t.equal(registrar.handOver(fds, count), true)
+  const { taken } = await once<{ taken: number }>(worker, 'message')
+  t.equal(taken, 3)
+  t.equal(registrar.load(), 3, 'three live registrations in the worker')
+
+  const ended = clients.map(c => new Promise<void>(resolve => { c.on('close', () => resolve()); c.on('error', () => {}) }))
+  const error = once<Error>(worker, 'error')
+  worker.postMessage('crash')
+  t.match((await error).message, /crashed on purpose/)
+  await once(worker, 'exit')
+  await Promise.all(ended)
+  t.pass('every client saw its connection closed')
+  t.equal(registrar.closedOnClose, 3, 'the dying worker closed its three connections')
+  listener.close()
+  t.equal(openFds(), before, 'no fd leaked')
+})
