@@ -1,15 +1,24 @@
-// npm start: an echo server on $HOST:$PORT (default 127.0.0.1:7000).
-import { startEchoServer } from './echo-server.js'
+// npm start: a multithreaded echo server on $HOST:$PORT (default
+// 127.0.0.1:7000) with $THREADS workers (default: one per core).
+import { join } from 'node:path'
+import { createServer } from '@amy/server'
 
 const host = process.env.HOST ?? '127.0.0.1'
 const port = Number(process.env.PORT ?? 7000)
+const threads = process.env.THREADS ? Number(process.env.THREADS) : undefined
 
-const server = startEchoServer({ host, port })
-console.log(`echo server listening on ${server.address.address}:${server.address.port}`)
+const server = createServer({ handler: join(__dirname, 'handler.js'), threads })
+
+server.listen({ host, port }).then(
+  address => console.log(`echo server listening on ${address.address}:${address.port}`),
+  (err: Error) => {
+    console.error(`echo server failed to start: ${err.message}`)
+    process.exit(1)
+  },
+)
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    server.close()
-    console.log('echo server closed')
+    void server.close().then(() => console.log('echo server closed'))
   })
 }

@@ -47,6 +47,16 @@ export class Sender<T = unknown> {
     if (result === 2) throw new AmyError('ERR_CHANNEL_CLOSED', `channel ${this.id} is closed`)
   }
 
+  /**
+   * Sends raw bytes (copied), without structured clone: the receiver takes
+   * them with `tryRecvBytes`. For protocols that encode their own messages.
+   */
+  sendBytes(bytes: Uint8Array): void {
+    const result = this.#native.send(bytes)
+    if (result === 1) throw new AmyError('ERR_CHANNEL_FULL', `channel ${this.id} is full`)
+    if (result === 2) throw new AmyError('ERR_CHANNEL_CLOSED', `channel ${this.id} is closed`)
+  }
+
   /** Like send, but returns false instead of throwing when the channel is full. */
   trySend(value: T): boolean {
     const result = this.#native.send(serialize(value))
@@ -83,6 +93,11 @@ export class Receiver<T = unknown> {
   tryRecv(): T | undefined {
     const bytes = this.#native.tryRecv()
     return bytes === undefined ? undefined : (deserialize(bytes) as T)
+  }
+
+  /** The next message sent with `sendBytes`, or undefined when the channel is empty. */
+  tryRecvBytes(): Buffer | undefined {
+    return this.#native.tryRecv()
   }
 
   /** Closes the channel: senders get ERR_CHANNEL_CLOSED, queued values are dropped. */

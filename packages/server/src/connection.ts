@@ -1,0 +1,368 @@
+import type { SocketAddress, TcpStream } from '@amy/core'
+import { ServerError } from './errors.js'
+
+const READABLE = 1
+const WRITABLE = 2
+const HANGUP = 4
+const ERROR = 8
+
+/** What a Connection needs from the worker runtime that serves it. */
+export interface ConnectionHost {
+  /** The worker's reusable read buffer: `data` views point into it. */
+  readonly readBuffer: Buffer
+  readonly highWaterMark: number
+  readonly maxBufferedBytes: number
+  readonly allowHalfOpen: boolean
+  /** True while the runtime dispatches a batch: writes are coalesced until its end. */
+  readonly inBatch: boolean
+  /** Coarse clock (ms), updated once per batch. */
+  readonly now: number
+  readonly stats: Float64Array
+  markDirty(conn: Connection): void
+  scheduleRead(conn: Connection): void
+  watchIdle(conn: Connection): void
+  opened(conn: Connection): void
+  deliver(conn: Connection, bytes: Buffer): void
+  peerEnded(conn: Connection): void
+  drained(conn: Connection): void
+  closed(conn: Connection, err: Error | undefined): void
+}
+
+const STAT_BYTES_IN = 3
+const STAT_BYTES_OUT = 4
+
+/**
+ * One TCP connection, as the handler sees it, in the worker that owns it.
+ *
+ * Writes: `write()` never blocks. Bytes the kernel does not take are
+ * queued; past `highWaterMark` it returns false and `drain` follows once
+ * the queue is flushed. Past `maxBufferedBytes` the connection is destroyed
+ * with ERR_BUFFER_LIMIT (a peer that never reads cannot exhaust memory).
+ * Inside a batch, writes of stable buffers are coalesced and flushed with
+ * one writev at the end of the batch.
+ */
+export class Connection<State = unknown> {
+  /** Unique in the process, never reused. */
+  readonly id: number
+  /** True for connections made with connect(). */
+  readonly outbound: boolean
+  /** A slot for your per-connection state. */
+  state: State | undefined
+
+  /** @internal */ readonly stream: TcpStream
+  /** @internal */ idleTimeoutMs = 0
+  /** @internal */ lastActive: number
+  /** @internal */ topics: Set<string> | undefined
+  /** @internal set while bytes are piped elsewhere instead of delivered */
+  pipedTo: Connection | undefined
+  /** @internal the connection whose bytes are piped into this one */
+  pipedFrom: Connection | undefined
+
+  readonly #host: ConnectionHost
+  #queue: Uint8Array[] = []
+  #queued = 0
+  #needDrain = false
+  #ending = false
+  #finSent = false
+  #peerEnded = false
+  #closed = false
+  #paused = false
+  #readPending = false
+  #connecting: boolean
+  #dirty = false
+  #remote: SocketAddress | undefined
+
+  /** @internal made by the worker runtime. */
+  constructor(host: ConnectionHost, id: number, stream: TcpStream, outbound: boolean) {
+    this.#host = host
+    this.id = id
+    this.stream = stream
+    this.outbound = outbound
+    this.#connecting = outbound
+    this.lastActive = host.now
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#remoteInfo()?.address
+  }
+
+  get remotePort(): number | undefined {
+    return this.#remoteInfo()?.port
+  }
+
+  get remoteFamily(): string | undefined {
+    return this.#remoteInfo()?.family
+  }
+
+  /** Bytes written but not yet taken by the kernel. */
+  get bufferedBytes(): number {
+    return this.#queued
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** True once end() was called (or the server ended it). */
+  get ending(): boolean {
+    return this.#ending
+  }
+
+  get paused(): boolean {
+    return this.#paused
+  }
+
+  /** True until an outbound connection is established. */
+  get connecting(): boolean {
+    return this.#connecting
+  }
+
+  /**
+   * Queues bytes for the peer. Returns false once `highWaterMark` bytes wait
+   * (`drain` follows). Throws ERR_CONNECTION_CLOSED after end()/destroy().
+   */
+  write(data: Uint8Array | string): boolean {
+    if (this.#closed || this.#ending) {
+      throw new ServerError('ERR_CONNECTION_CLOSED', `connection ${this.id} is ${this.#closed ? 'closed' : 'ending'}`)
+    }
+    let bytes = typeof data === 'string' ? Buffer.from(data) : data
+    const length = bytes.length
+    if (length === 0) return this.#queued < this.#host.highWaterMark
+    const aliasesReadBuffer = bytes.buffer === this.#host.readBuffer.buffer
+    if (aliasesReadBuffer) {
+      if (this.#queued === 0 && !this.#connecting) {
+        // The bytes live in the buffer the next read overwrites: hand them to
+        // the kernel now (no copy); copy only what it does not take.
+        const written = this.#writeNow(bytes)
+        if (written < 0) return false // destroyed
+        if (written === length) return true
+        bytes = bytes.subarray(written)
+      }
+      bytes = Buffer.from(bytes)
+    }
+    this.#queue.push(bytes)
+    this.#queued += bytes.length
+    if (this.#queued > this.#host.maxBufferedBytes) {
+      this.destroy(new ServerError('ERR_BUFFER_LIMIT', `connection ${this.id} has more than ${this.#host.maxBufferedBytes} bytes waiting to be written`))
+      return false
+    }
+    if (!this.#connecting) {
+      if (this.#host.inBatch) this.#markDirty()
+      else this.flush()
+    }
+    if (this.#queued >= this.#host.highWaterMark) {
+      this.#needDrain = true
+      return false
+    }
+    return true
+  }
+
+  /** Half-closes after everything queued is flushed; optionally writes `data` first. */
+  end(data?: Uint8Array | string): void {
+    if (this.#closed || this.#ending) return
+    if (data !== undefined) this.write(data)
+    if (this.#closed) return
+    this.#ending = true
+    if (this.#queued === 0 && !this.#connecting) this.#sendFin()
+  }
+
+  /** Closes now: queued bytes are dropped. `close(conn, err)` follows. */
+  destroy(err?: Error): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#queue = []
+    this.#queued = 0
+    try {
+      this.stream.close() // deregisters from the poller, then closes the fd
+    } finally {
+      this.#host.closed(this, err)
+    }
+  }
+
+  /** Stops reading (the kernel's buffers then push back on the peer). */
+  pause(): void {
+    this.#paused = true
+  }
+
+  resume(): void {
+    if (!this.#paused) return
+    this.#paused = false
+    if (this.#readPending && !this.#closed) {
+      this.#readPending = false
+      this.#host.scheduleRead(this)
+    }
+  }
+
+  /**
+   * Idle timeout: after `ms` without bytes in or out, the handler's
+   * `timeout(conn)` runs if it has one; otherwise the connection is
+   * destroyed with ERR_IDLE_TIMEOUT. 0 turns it off.
+   */
+  setTimeout(ms: number): void {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      throw new ServerError('ERR_INVALID_ARG_VALUE', `timeout must be a finite number of ms >= 0, got ${String(ms)}`)
+    }
+    this.idleTimeoutMs = ms
+    this.lastActive = this.#host.now
+    if (ms > 0) this.#host.watchIdle(this)
+  }
+
+  /** @internal dispatches one notification's flags. */
+  onEvent(flags: number): void {
+    if (this.#closed) return
+    if (this.#connecting) {
+      if (flags & (ERROR | HANGUP)) {
+        this.destroy(this.stream.takeError() ?? new ServerError('ERR_CONNECTION_CLOSED', 'connect failed'))
+        return
+      }
+      if (!(flags & WRITABLE)) return
+      this.#connecting = false
+      this.#host.opened(this)
+      if (this.#closed) return
+      if (this.#queued > 0) this.flush()
+      else if (this.#ending) this.#sendFin()
+    }
+    if (flags & ERROR) {
+      const err = this.stream.takeError()
+      if (err) {
+        this.destroy(err)
+        return
+      }
+    }
+    if (flags & WRITABLE && this.#queued > 0) this.flush()
+    if (flags & (READABLE | HANGUP) && !this.#closed) this.readable((flags & HANGUP) !== 0)
+  }
+
+  /**
+   * @internal Reads until the socket is drained. A short read means it is:
+   * edge-triggered epoll reports any later data as a new edge. Unless a
+   * hang-up came with this edge: then read on until end of stream.
+   */
+  readable(hangup: boolean): void {
+    if (this.#paused) {
+      this.#readPending = true
+      return
+    }
+    const host = this.#host
+    const buf = host.readBuffer
+    for (;;) {
+      let n: number | null
+      try {
+        n = this.stream.read(buf)
+      } catch (err) {
+        this.destroy(err as Error)
+        return
+      }
+      if (n === null) return
+      if (n === 0) {
+        this.#onPeerEnd()
+        return
+      }
+      host.stats[STAT_BYTES_IN] = host.stats[STAT_BYTES_IN]! + n
+      this.lastActive = host.now
+      host.deliver(this, buf.subarray(0, n))
+      if (this.#closed) return
+      if (this.#paused) {
+        this.#readPending = true
+        return
+      }
+      if (n < buf.length && !hangup) return
+    }
+  }
+
+  /** @internal Writes what is queued; true when nothing is left. */
+  flush(): boolean {
+    this.#dirty = false
+    while (this.#queue.length > 0) {
+      let n: number | null
+      try {
+        n = this.#queue.length === 1 ? this.stream.write(this.#queue[0]!) : this.stream.writev(this.#queue)
+      } catch (err) {
+        this.destroy(err as Error)
+        return false
+      }
+      if (n === null) return false // the writable edge will call us again
+      this.#host.stats[STAT_BYTES_OUT] = this.#host.stats[STAT_BYTES_OUT]! + n
+      this.lastActive = this.#host.now
+      this.#queued -= n
+      this.#consume(n)
+    }
+    if (this.#needDrain) {
+      this.#needDrain = false
+      this.#host.drained(this)
+      if (this.#closed) return true
+    }
+    if (this.#ending && !this.#finSent) this.#sendFin()
+    return true
+  }
+
+  /** @internal */
+  get peerEnded(): boolean {
+    return this.#peerEnded
+  }
+
+  #writeNow(bytes: Uint8Array): number {
+    let n: number | null
+    try {
+      n = this.stream.write(bytes)
+    } catch (err) {
+      this.destroy(err as Error)
+      return -1
+    }
+    if (n === null) return 0
+    this.#host.stats[STAT_BYTES_OUT] = this.#host.stats[STAT_BYTES_OUT]! + n
+    this.lastActive = this.#host.now
+    return n
+  }
+
+  #consume(n: number): void {
+    const queue = this.#queue
+    let i = 0
+    while (n > 0) {
+      const head = queue[i]!
+      if (head.length <= n) {
+        n -= head.length
+        i++
+      } else {
+        queue[i] = head.subarray(n)
+        n = 0
+      }
+    }
+    if (i === queue.length) this.#queue = []
+    else if (i > 0) queue.splice(0, i)
+  }
+
+  #markDirty(): void {
+    if (this.#dirty) return
+    this.#dirty = true
+    this.#host.markDirty(this)
+  }
+
+  #sendFin(): void {
+    this.#finSent = true
+    try {
+      this.stream.shutdown('write')
+    } catch (err) {
+      this.destroy(err as Error)
+      return
+    }
+    if (this.#peerEnded) this.destroy()
+  }
+
+  #onPeerEnd(): void {
+    if (this.#peerEnded) return
+    this.#peerEnded = true
+    this.#host.peerEnded(this)
+    if (this.#closed) return
+    if (this.#finSent) this.destroy()
+    else if (!this.#host.allowHalfOpen) this.end()
+  }
+
+  #remoteInfo(): SocketAddress | undefined {
+    if (this.#remote) return this.#remote
+    const address = this.stream.remoteAddress
+    if (address === undefined) return undefined
+    this.#remote = { address, port: this.stream.remotePort!, family: this.stream.remoteFamily! }
+    return this.#remote
+  }
+}

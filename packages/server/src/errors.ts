@@ -1,0 +1,22 @@
+/** Errors of @amy/server: `Error`s with a stable `code`, like @amy/core's. */
+export type ServerErrorCode =
+  | 'ERR_BUFFER_LIMIT'
+  | 'ERR_CONNECTION_CLOSED'
+  | 'ERR_IDLE_TIMEOUT'
+  | 'ERR_SERVER_CLOSED'
+  | 'ERR_SERVER_LISTENING'
+  | 'ERR_NOT_IN_WORKER'
+  | 'ERR_INVALID_HANDLER'
+  | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_WORKER_DIED'
+
+export class ServerError extends Error {
+  readonly code: ServerErrorCode
+
+  constructor(code: ServerErrorCode, message: string) {
+    super(message)
+    this.name = 'ServerError'
+    this.code = code
+  }
+}

@@ -1,0 +1,7 @@
+export { createServer, Server, type ListenOptions, type CloseOptions, type ServerStats } from './server.js'
+export type { ServerOptions } from './options.js'
+export { defineHandler, type Handler, type WorkerContext } from './handler.js'
+export { Connection } from './connection.js'
+export { publish, subscribe, unsubscribe, connect, pipe, type PublishOptions, type OutboundOptions } from './worker-api.js'
+export { ServerError, type ServerErrorCode } from './errors.js'
+export type { WorkerStats } from './stats.js'

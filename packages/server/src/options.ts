@@ -1,0 +1,83 @@
+import { availableParallelism } from 'node:os'
+import { isAbsolute, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { pino, type Logger } from 'pino'
+import { ServerError } from './errors.js'
+
+export interface ServerOptions {
+  /** The handler module every worker loads: a path or a file: URL. */
+  handler: string | URL
+  /** Worker threads (default: os.availableParallelism()). */
+  threads?: number
+  /** A pino logger; the default is silent. */
+  logger?: Logger
+  /** Open connections at most; more are accepted and closed at once, and counted (default: no limit). */
+  maxConnections?: number
+  /** write() returns false past this many queued bytes (default 64 KiB). */
+  highWaterMark?: number
+  /** A connection with more queued bytes than this is destroyed with ERR_BUFFER_LIMIT (default 16 MiB). */
+  maxBufferedBytes?: number
+  /** Idle timeout for every connection in ms (default 0: none). conn.setTimeout overrides it. */
+  idleTimeout?: number
+  /** Keep our side open after the peer ends (default false: end it too). */
+  allowHalfOpen?: boolean
+  /** Aborting it closes the server (gracefully). */
+  signal?: AbortSignal
+  /** Passed (structured-cloned) to the handler's setup(context) as context.data. */
+  handlerData?: unknown
+}
+
+export interface ResolvedOptions {
+  handler: string
+  threads: number
+  logger: Logger
+  maxConnections: number
+  highWaterMark: number
+  maxBufferedBytes: number
+  idleTimeout: number
+  allowHalfOpen: boolean
+  signal: AbortSignal | undefined
+  handlerData: unknown
+}
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number') throw new ServerError('ERR_INVALID_ARG_TYPE', `${name} must be a number`)
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ServerError('ERR_INVALID_ARG_VALUE', `${name} must be an integer in [${min}, ${max}], got ${value}`)
+  }
+  return value
+}
+
+export function resolveOptions(options: ServerOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') throw new ServerError('ERR_INVALID_ARG_TYPE', 'createServer options must be an object')
+  const { handler } = options
+  let handlerUrl: string
+  if (handler instanceof URL) handlerUrl = handler.href
+  else if (typeof handler === 'string' && handler.startsWith('file:')) handlerUrl = handler
+  else if (typeof handler === 'string' && handler.length > 0) handlerUrl = pathToFileURL(isAbsolute(handler) ? handler : resolve(handler)).href
+  else throw new ServerError('ERR_INVALID_ARG_TYPE', 'options.handler must be a path or a file: URL of the handler module')
+  if (options.logger !== undefined && (typeof options.logger !== 'object' || typeof options.logger.child !== 'function')) {
+    throw new ServerError('ERR_INVALID_ARG_TYPE', 'options.logger must be a pino logger')
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new ServerError('ERR_INVALID_ARG_TYPE', 'options.signal must be an AbortSignal')
+  }
+  const highWaterMark = integer('highWaterMark', options.highWaterMark, 64 * 1024, 1, 2 ** 31)
+  const maxBufferedBytes = integer('maxBufferedBytes', options.maxBufferedBytes, 16 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER)
+  if (maxBufferedBytes < highWaterMark) {
+    throw new ServerError('ERR_INVALID_ARG_VALUE', `maxBufferedBytes (${maxBufferedBytes}) must be >= highWaterMark (${highWaterMark})`)
+  }
+  return {
+    handler: handlerUrl,
+    threads: integer('threads', options.threads, Math.max(1, availableParallelism()), 1, 1024),
+    logger: options.logger ?? pino({ level: 'silent' }),
+    maxConnections: integer('maxConnections', options.maxConnections, 0, 0, 2 ** 31),
+    highWaterMark,
+    maxBufferedBytes,
+    idleTimeout: integer('idleTimeout', options.idleTimeout, 0, 0, 2 ** 31),
+    allowHalfOpen: options.allowHalfOpen === true,
+    signal: options.signal,
+    handlerData: options.handlerData,
+  }
+}

@@ -1,0 +1,369 @@
+import { Interest, Poller, Sender, TcpStream, type Receiver, type SenderHandle } from '@amy/core'
+import type { Logger } from 'pino'
+import { Connection, type ConnectionHost } from './connection.js'
+import { ServerError } from './errors.js'
+import type { Handler } from './handler.js'
+import { decodePublished, encodePublished } from './pubsub-message.js'
+import { STAT } from './stats.js'
+
+export interface RuntimeOptions {
+  highWaterMark: number
+  maxBufferedBytes: number
+  allowHalfOpen: boolean
+  idleTimeout: number
+}
+
+const READ_BUFFER_SIZE = 64 * 1024
+const INBOX_BATCH = 256
+
+/**
+ * Serves the connections of one worker thread on one Poller attached to the
+ * thread's event loop. One JavaScript call per batch of notifications; a
+ * connection is found by its registration id; writes made while a batch is
+ * dispatched are flushed once at its end.
+ */
+export class WorkerRuntime implements ConnectionHost {
+  readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE)
+  readonly highWaterMark: number
+  readonly maxBufferedBytes: number
+  readonly allowHalfOpen: boolean
+  readonly stats: Float64Array
+  inBatch = false
+  now = performance.now()
+
+  readonly poller = new Poller({ ownsRegisteredFds: true })
+  readonly #inboxId: number
+  readonly #pubsub: Receiver<never>
+  readonly #pubsubSender: Sender<never>
+  readonly #handler: Handler
+  readonly #logger: Logger
+  readonly #idleTimeout: number
+  readonly #conns = new Map<number, Connection>()
+  readonly #topics = new Map<string, Set<Connection>>()
+  readonly #fds = new Int32Array(INBOX_BATCH)
+  #dirty: Connection[] = []
+  #readLater: Connection[] = []
+  #peers: Sender<never>[] = []
+  #idleTimer = 0
+  #idleWatched = 0
+  #closing: (() => void) | undefined
+
+  constructor(handler: Handler, options: RuntimeOptions, stats: Float64Array, logger: Logger) {
+    this.#handler = handler
+    this.highWaterMark = options.highWaterMark
+    this.maxBufferedBytes = options.maxBufferedBytes
+    this.allowHalfOpen = options.allowHalfOpen
+    this.#idleTimeout = options.idleTimeout
+    this.stats = stats
+    this.#logger = logger
+    this.#inboxId = this.poller.openFdInbox()
+    const [sender, receiver] = this.poller.registrar.channel<never>()
+    this.#pubsub = receiver
+    this.#pubsubSender = sender
+  }
+
+  get registrarHandle() {
+    return this.poller.registrar.handle
+  }
+
+  get pubsubHandle(): SenderHandle {
+    return this.#pubsubSender.handle
+  }
+
+  start(): void {
+    this.poller.startRaw(this.#onBatch)
+  }
+
+  /** The pub/sub channels of every other worker. */
+  setPeers(handles: SenderHandle[]): void {
+    const own = this.#pubsubSender.id
+    this.#peers = handles.filter(h => h.channelId !== own).map(h => Sender.from<never>(h))
+  }
+
+  // ---- ConnectionHost ------------------------------------------------------
+
+  markDirty(conn: Connection): void {
+    this.#dirty.push(conn)
+  }
+
+  scheduleRead(conn: Connection): void {
+    this.#readLater.push(conn)
+    if (!this.inBatch && this.#readLater.length === 1) setImmediate(() => this.#runReadLater())
+  }
+
+  watchIdle(conn: Connection): void {
+    void conn
+    if (this.#idleTimer === 0) {
+      this.#idleTimer = this.poller.registrar.setInterval(this.#idleTick())
+    }
+    this.#idleWatched++
+  }
+
+  opened(conn: Connection): void {
+    this.stats[STAT.connections] = this.stats[STAT.connections]! + 1
+    this.stats[STAT.opened] = this.stats[STAT.opened]! + 1
+    if (this.#idleTimeout > 0) conn.setTimeout(this.#idleTimeout)
+    this.#call(conn, 'open', () => this.#handler.open?.(conn))
+  }
+
+  deliver(conn: Connection, bytes: Buffer): void {
+    const target = conn.pipedTo
+    if (target !== undefined) {
+      if (target.closed || target.ending) return
+      if (!target.write(bytes)) conn.pause() // resumed when the target drains
+      return
+    }
+    const data = this.#handler.data
+    if (data === undefined) return
+    try {
+      data(conn, bytes)
+    } catch (err) {
+      this.#handlerFailed(conn, 'data', err)
+    }
+  }
+
+  peerEnded(conn: Connection): void {
+    const target = conn.pipedTo
+    if (target !== undefined) {
+      if (!target.closed) target.end() // forward the half-close
+      return
+    }
+    this.#call(conn, 'end', () => this.#handler.end?.(conn))
+  }
+
+  drained(conn: Connection): void {
+    // A pipe's source paused until this drain.
+    conn.pipedFrom?.resume()
+    this.#call(conn, 'drain', () => this.#handler.drain?.(conn))
+  }
+
+  closed(conn: Connection, err: Error | undefined): void {
+    this.#conns.delete(conn.id)
+    const opened = !conn.connecting
+    if (conn.topics) {
+      for (const topic of conn.topics) this.#unsubscribe(conn, topic)
+    }
+    if (opened || !conn.outbound) {
+      this.stats[STAT.connections] = this.stats[STAT.connections]! - 1
+      this.stats[STAT.closed] = this.stats[STAT.closed]! + 1
+    }
+    if (err) this.stats[STAT.errors] = this.stats[STAT.errors]! + 1
+    if (conn.idleTimeoutMs > 0) this.#idleWatched--
+    const target = conn.pipedTo
+    if (target !== undefined && !target.closed) {
+      // The other side of a pipe: flush what it has, then end it.
+      if (err) target.destroy()
+      else target.end()
+    }
+    const source = conn.pipedFrom
+    if (source !== undefined && source !== target && !source.closed) source.destroy()
+    try {
+      this.#handler.close?.(conn, err)
+    } catch (hookErr) {
+      this.#logger.error({ conn: conn.id, err: hookErr }, 'close handler threw')
+    }
+    if (this.#closing && this.#conns.size === 0) this.#closing()
+  }
+
+  // ---- the batch loop ------------------------------------------------------
+
+  readonly #onBatch = (count: number, ids: Float64Array, flags: Uint8Array): void => {
+    this.inBatch = true
+    this.now = performance.now()
+    try {
+      for (let i = 0; i < count; i++) {
+        const id = ids[i]!
+        const conn = this.#conns.get(id)
+        if (conn !== undefined) conn.onEvent(flags[i]!)
+        else if (id === this.#inboxId) this.#takeConnections()
+        else if (id === this.#pubsub.id) this.#receivePublished()
+        else if (id === this.#idleTimer) this.#checkIdle()
+      }
+    } finally {
+      this.inBatch = false
+      this.#flushDirty()
+      if (this.#readLater.length > 0) this.#runReadLater()
+    }
+  }
+
+  #flushDirty(): void {
+    const dirty = this.#dirty
+    if (dirty.length === 0) return
+    this.#dirty = []
+    for (const conn of dirty) if (!conn.closed) conn.flush()
+  }
+
+  #runReadLater(): void {
+    const list = this.#readLater
+    this.#readLater = []
+    const wasInBatch = this.inBatch
+    this.inBatch = true
+    for (const conn of list) if (!conn.closed) conn.readable(false)
+    this.inBatch = wasInBatch
+    if (!wasInBatch) this.#flushDirty()
+  }
+
+  #takeConnections(): void {
+    const fds = this.#fds
+    for (let n = this.poller.takeFds(fds); n > 0; n = this.poller.takeFds(fds)) {
+      for (let i = 0; i < n; i++) {
+        const stream = TcpStream.fromFd(fds[i]!, { adopt: false })
+        if (this.#closing) {
+          stream.close()
+          continue
+        }
+        const id = this.poller.registrar.register(stream, Interest.Both)
+        const conn = new Connection(this, id, stream, false)
+        this.#conns.set(id, conn)
+        this.opened(conn)
+      }
+    }
+  }
+
+  // ---- outbound connections and pipes --------------------------------------
+
+  connect(host: string, port: number): Connection {
+    if (this.#closing) throw new ServerError('ERR_SERVER_CLOSED', 'the server is closing')
+    const stream = TcpStream.connect({ host, port })
+    const id = this.poller.registrar.register(stream, Interest.Both)
+    const conn = new Connection(this, id, stream, true)
+    this.#conns.set(id, conn)
+    return conn
+  }
+
+  pipe(from: Connection, to: Connection): void {
+    from.pipedTo = to
+    to.pipedFrom = from
+  }
+
+  // ---- pub/sub -------------------------------------------------------------
+
+  subscribe(conn: Connection, topic: string): void {
+    if (conn.closed) return
+    let set = this.#topics.get(topic)
+    if (set === undefined) {
+      set = new Set()
+      this.#topics.set(topic, set)
+    }
+    set.add(conn)
+    ;(conn.topics ??= new Set()).add(topic)
+  }
+
+  unsubscribe(conn: Connection, topic: string): void {
+    conn.topics?.delete(topic)
+    this.#unsubscribe(conn, topic)
+  }
+
+  #unsubscribe(conn: Connection, topic: string): void {
+    const set = this.#topics.get(topic)
+    if (set === undefined) return
+    set.delete(conn)
+    if (set.size === 0) this.#topics.delete(topic)
+  }
+
+  /** Encodes once; one channel message per other worker; local subscribers directly. */
+  publish(topic: string, payload: Uint8Array, except: number): void {
+    const message = encodePublished(topic, payload, except)
+    for (const peer of this.#peers) {
+      try {
+        peer.sendBytes(message)
+      } catch (err) {
+        // A worker that died: the acceptor replaces it and sends new peers.
+        this.#logger.warn({ err }, 'publish to a worker failed')
+      }
+    }
+    this.#deliverLocal(topic, message.subarray(message.length - payload.length), except)
+  }
+
+  #receivePublished(): void {
+    for (let bytes = this.#pubsub.tryRecvBytes(); bytes !== undefined; bytes = this.#pubsub.tryRecvBytes()) {
+      const { topic, payload, except } = decodePublished(bytes)
+      this.#deliverLocal(topic, payload, except)
+    }
+  }
+
+  #deliverLocal(topic: string, payload: Buffer, except: number): void {
+    const set = this.#topics.get(topic)
+    if (set === undefined) return
+    for (const conn of set) {
+      if (conn.id === except || conn.closed || conn.ending) continue
+      conn.write(payload)
+    }
+  }
+
+  // ---- idle timeouts -------------------------------------------------------
+
+  #idleTick(): number {
+    return 250
+  }
+
+  #checkIdle(): void {
+    if (this.#idleWatched <= 0) {
+      this.poller.registrar.cancelTimeout(this.#idleTimer)
+      this.#idleTimer = 0
+      this.#idleWatched = 0
+      return
+    }
+    const now = this.now
+    for (const conn of this.#conns.values()) {
+      if (conn.idleTimeoutMs > 0 && now - conn.lastActive >= conn.idleTimeoutMs) {
+        const onTimeout = (this.#handler as { timeout?: (c: Connection) => void }).timeout
+        if (onTimeout) {
+          conn.lastActive = now
+          this.#call(conn, 'timeout', () => onTimeout(conn))
+        } else {
+          conn.destroy(new ServerError('ERR_IDLE_TIMEOUT', `connection ${conn.id} was idle for ${conn.idleTimeoutMs} ms`))
+        }
+      }
+    }
+  }
+
+  // ---- hooks and shutdown --------------------------------------------------
+
+  #call(conn: Connection, hook: string, fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.#handlerFailed(conn, hook, err)
+    }
+  }
+
+  #handlerFailed(conn: Connection, hook: string, err: unknown): void {
+    this.#logger.error({ conn: conn.id, hook, err }, 'handler threw; closing the connection')
+    conn.destroy(err instanceof Error ? err : new Error(String(err)))
+  }
+
+  get connections(): number {
+    return this.#conns.size
+  }
+
+  /**
+   * Stops taking connections and ends the open ones (each flushes what it
+   * has queued, then half-closes); after `timeoutMs`, or at once with
+   * `force`, destroys what is left. Resolves when none is open.
+   */
+  drain(force: boolean, timeoutMs: number): Promise<void> {
+    return new Promise(resolve => {
+      let timer: NodeJS.Timeout | undefined
+      const done = (): void => {
+        if (timer) clearTimeout(timer)
+        this.#closing = () => {}
+        resolve()
+      }
+      this.#closing = done
+      if (force) {
+        for (const conn of [...this.#conns.values()]) conn.destroy()
+      } else {
+        for (const conn of [...this.#conns.values()]) conn.end()
+        timer = setTimeout(() => {
+          for (const conn of [...this.#conns.values()]) conn.destroy()
+        }, timeoutMs)
+      }
+      if (this.#conns.size === 0) done()
+    })
+  }
+
+  close(): void {
+    this.poller.close()
+  }
+}

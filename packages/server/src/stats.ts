@@ -1,0 +1,38 @@
+/**
+ * Per-worker counters in a SharedArrayBuffer: the worker writes its slots,
+ * the main thread reads them for server.stats() without a message. Plain
+ * Float64 stores; a reader may see a value one update old, never a torn one
+ * on the 64-bit platforms amy supports.
+ */
+export const STAT = {
+  connections: 0, // open now
+  opened: 1, // total opened (accepted or outbound)
+  closed: 2,
+  bytesIn: 3,
+  bytesOut: 4,
+  errors: 5, // connections closed by an error (reset, handler threw, limits)
+} as const
+
+export const STAT_SLOTS = 8
+
+export interface WorkerStats {
+  worker: number
+  connections: number
+  opened: number
+  closed: number
+  bytesIn: number
+  bytesOut: number
+  errors: number
+}
+
+export function readStats(worker: number, slots: Float64Array): WorkerStats {
+  return {
+    worker,
+    connections: slots[STAT.connections]!,
+    opened: slots[STAT.opened]!,
+    closed: slots[STAT.closed]!,
+    bytesIn: slots[STAT.bytesIn]!,
+    bytesOut: slots[STAT.bytesOut]!,
+    errors: slots[STAT.errors]!,
+  }
+}
