@@ -11,7 +11,8 @@
         "src/binding/registrar_wrap.cc",
         "src/binding/channel.cc",
         "src/binding/tcp_binding.cc",
-        "src/binding/js_errors.cc"
+        "src/binding/js_errors.cc",
+        "src/binding/splice_binding.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "src"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
@@ -19,7 +20,8 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "conditions": [
-        ["OS=='linux'", { "sources": ["src/os/selector_epoll.cc"] }],
+        ["OS=='linux'", { "sources": ["src/os/selector_epoll.cc", "src/os/splice_linux.cc"] }],
+        ["OS!='linux'", { "sources": ["src/os/splice_fallback.cc"] }],
         ["OS=='mac' or OS=='freebsd' or OS=='openbsd' or OS=='netbsd'", {
           "sources": ["src/os/selector_kqueue.cc"],
           "xcode_settings": {

@@ -100,3 +100,29 @@ export declare function localAddress(fd: number): SocketAddressInfo
 export declare function peerAddress(fd: number): SocketAddressInfo
 export declare function adopt(fd: number): void
 export declare function close(fd: number): void
+
+/**
+ * A kernel pipe between two splice(2) calls (Linux), or a user-space buffer
+ * elsewhere: bytes move between two fds without entering JavaScript. Each
+ * call writes [movedIn, movedOut, sourceEof, sourceDrained, destBlocked,
+ * buffered] (flags as 0/1) into the `result` array given at construction.
+ * Errors: SysError with syscall 'splice'; ERR_PIPE_CLOSED after close().
+ */
+export declare class NativeSplicePipe {
+  /** capacityBytes 0: the system default (64 KiB); result: a Float64Array of at least 6 elements. */
+  constructor(capacityBytes: number, result: Float64Array)
+  /** Source → pipe → destination until the source drains or ends, the destination blocks, or maxBytes came in. Returns movedOut. */
+  transfer(fromFd: number, toFd: number, maxBytes: number): number
+  /** Pipe → destination only. Returns movedOut. */
+  flush(toFd: number): number
+  /** Bytes in the pipe (spliced in, not yet out); 0 once closed. */
+  readonly buffered: number
+  /** The capacity granted (Linux rounds up to a power-of-two number of pages). */
+  readonly capacity: number
+  readonly closed: boolean
+  /** Closes the pipe's two fds; idempotent. Buffered bytes are dropped. */
+  close(): void
+}
+
+/** True where NativeSplicePipe uses splice(2) (Linux); false for the read/write fallback. */
+export declare const spliceSupported: boolean

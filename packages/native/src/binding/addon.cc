@@ -5,6 +5,7 @@
 #include "binding/channel.h"
 #include "binding/poller_wrap.h"
 #include "binding/registrar_wrap.h"
+#include "binding/splice_binding.h"
 #include "binding/tcp_binding.h"
 #include "os/selector.h"
 
@@ -20,6 +21,7 @@ AmyAddon::AmyAddon(Napi::Env env, Napi::Object exports) {
                            InstanceValue("NativeSender", SenderWrap::Define(env), napi_enumerable),
                        });
   define_tcp(env, exports);
+  define_splice(env, exports);
 #if defined(__linux__)
   exports.Set("backend", Napi::String::New(env, "epoll"));
 #else

@@ -1,4 +1,4 @@
-// The native OS layer (selector, sockets, timers, user events) and the
+// The native OS layer (selector, sockets, timers, user events, splice pipes) and the
 // Node-free half of the binding (PollerCore, ChannelCore, registry), tested
 // without Node under AddressSanitizer and UBSan. Prints TAP version 14; run
 // by `make -C test/os run` and by test/os-asan.test.ts.
@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -35,6 +37,7 @@
 #include "os/owned_fd.h"
 #include "os/selector.h"
 #include "os/socket.h"
+#include "os/splice.h"
 
 using amy::binding::ChannelCore;
 using amy::binding::PollerCore;
@@ -928,6 +931,8 @@ TEST("selector: EINTR in select is retried") {
   struct sigaction previous {};
   CHECK_EQ(::sigaction(SIGUSR1, &action, &previous), 0);
   Selector sel;
+  // The clock starts before the timer is armed, so "never early" is exact.
+  uint64_t start = now_ns();
   sel.add_timer(91, 150 * kMs, 0);
   const pthread_t waiter = ::pthread_self();
   std::atomic<bool> done{false};
@@ -938,7 +943,6 @@ TEST("selector: EINTR in select is retried") {
     }
   });
   Event ev[4];
-  uint64_t start = now_ns();
   size_t n = 0;
   try {
     n = sel.select(ev, 4, -1);
@@ -1169,6 +1173,356 @@ TEST("channel: four sender threads, no message or wake-up lost") {
   CHECK_EQ(received, kThreads * kEach);
   CHECK(!ch->try_recv(out));
   core->close();
+}
+
+// ===========================================================================
+// SplicePipe: socket → pipe → socket inside the kernel (splice_linux.cc)
+
+namespace {
+
+// The byte at stream offset i: a pattern that a shifted, dropped or
+// repeated byte cannot match by accident.
+uint8_t pattern_byte(uint64_t i) { return static_cast<uint8_t>((i * 2654435761u) >> 13 ^ (i >> 9)); }
+
+// Writes the pattern from *offset on (at most `max` bytes) until it would
+// block; returns the bytes written.
+size_t write_pattern(int fd, uint64_t* offset, size_t max) {
+  uint8_t buf[16384];
+  size_t total = 0;
+  while (total < max) {
+    size_t len = std::min(sizeof buf, max - total);
+    for (size_t i = 0; i < len; i++) buf[i] = pattern_byte(*offset + i);
+    long n = sock_write(fd, buf, len);
+    if (n == kWouldBlock) break;
+    CHECK_GT(n, 0);
+    *offset += static_cast<uint64_t>(n);
+    total += static_cast<size_t>(n);
+  }
+  return total;
+}
+
+// Reads until it would block, checking every byte against the pattern from
+// *offset on. Returns the bytes read; *eof is set at end of stream.
+size_t read_pattern(int fd, uint64_t* offset, bool* eof = nullptr) {
+  uint8_t buf[16384];
+  size_t total = 0;
+  for (;;) {
+    long n = sock_read(fd, buf, sizeof buf);
+    if (n == kWouldBlock) break;
+    if (n == 0) {
+      if (eof) *eof = true;
+      break;
+    }
+    for (long i = 0; i < n; i++) {
+      if (buf[i] != pattern_byte(*offset + static_cast<uint64_t>(i)))
+        check::fail(__FILE__, __LINE__, "byte " + std::to_string(*offset + static_cast<uint64_t>(i)) + " differs");
+    }
+    *offset += static_cast<uint64_t>(n);
+    total += static_cast<size_t>(n);
+  }
+  return total;
+}
+
+void reset_on_close(int fd) {
+  linger l{1, 0};  // close() sends RST instead of FIN
+  if (::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l) == -1) throw_sys("setsockopt");
+}
+
+bool sigpipe_in(int how) {  // how: 0 blocked mask, 1 pending
+  sigset_t set;
+  sigemptyset(&set);
+  if (how == 0) {
+    ::pthread_sigmask(SIG_BLOCK, nullptr, &set);
+  } else {
+    ::sigpending(&set);
+  }
+  return sigismember(&set, SIGPIPE) == 1;
+}
+
+std::set<int> open_fd_set() {
+  std::set<int> fds;
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) throw_sys("opendir");
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') fds.insert(std::atoi(entry->d_name));
+  }
+  fds.erase(dirfd(dir));
+  closedir(dir);
+  return fds;
+}
+
+volatile sig_atomic_t g_sigpipes = 0;
+
+// Installs a counting SIGPIPE handler for a test's duration (the default
+// disposition would kill the test program instead of failing a check).
+struct SigpipeCounter {
+  struct sigaction previous {};
+  SigpipeCounter() {
+    g_sigpipes = 0;
+    struct sigaction action {};
+    action.sa_handler = [](int) { g_sigpipes = g_sigpipes + 1; };
+    sigemptyset(&action.sa_mask);
+    if (::sigaction(SIGPIPE, &action, &previous) == -1) throw_sys("sigaction");
+  }
+  ~SigpipeCounter() { ::sigaction(SIGPIPE, &previous, nullptr); }
+};
+
+// Splices into `to` (its peer gone or write-shut) until it throws; returns
+// the errno of the SysError, which must name "splice".
+int splice_until_error(SplicePipe& pipe, int from_client, int from, int to) {
+  uint64_t offset = 0;
+  for (int i = 0; i < 200; i++) {
+    write_pattern(from_client, &offset, 4096);
+    try {
+      pipe.transfer(from, to, 1 << 20);
+    } catch (const SysError& e) {
+      CHECK_EQ(std::string(e.syscall()), "splice");
+      return e.err();
+    }
+    sleep_ms(5);
+  }
+  check::fail(__FILE__, __LINE__, "transfer into a dead destination never failed");
+}
+
+}  // namespace
+
+TEST("splice: 1 MiB moves byte-for-byte from one TCP pair to another") {
+  TcpPair a = make_tcp_pair();  // a.client writes, a.server is the source
+  TcpPair b = make_tcp_pair();  // b.client is the destination, b.server reads
+  SplicePipe pipe;
+  CHECK_GE(pipe.capacity(), 4096u);
+  CHECK_EQ(pipe.buffered(), 0u);
+  constexpr size_t kTotal = 1 << 20;
+  uint64_t written = 0, read = 0;
+  size_t moved_in = 0, moved_out = 0;
+  uint64_t start = now_ns();
+  while (read < kTotal) {
+    CHECK(ms_since(start) < 10000);
+    if (written < kTotal) write_pattern(a.client.get(), &written, kTotal - written);
+    TransferResult r = pipe.transfer(a.server.get(), b.client.get(), 1 << 20);
+    moved_in += r.moved_in;
+    moved_out += r.moved_out;
+    CHECK_EQ(r.buffered, pipe.buffered());
+    CHECK_LE(r.buffered, pipe.capacity());
+    CHECK(r.source_drained || r.dest_blocked || r.moved_in == (1u << 20));
+    CHECK(!r.source_eof);
+    if (read_pattern(b.server.get(), &read) == 0 && r.moved_in == 0) wait_fd(b.server.get(), POLLIN, 10);
+  }
+  CHECK_EQ(read, static_cast<uint64_t>(kTotal));
+  CHECK_EQ(moved_in, kTotal);
+  CHECK_EQ(moved_out, kTotal);
+  CHECK_EQ(pipe.buffered(), 0u);
+  // Nothing left anywhere: the source is drained, nothing more arrives.
+  TransferResult r = pipe.transfer(a.server.get(), b.client.get(), 1 << 20);
+  CHECK_EQ(r.moved_in, 0u);
+  CHECK(r.source_drained);
+  CHECK(!r.dest_blocked);
+}
+
+TEST("splice: max_bytes bounds one call; the flags stay clear when it is reached") {
+  TcpPair a = make_tcp_pair();
+  TcpPair b = make_tcp_pair();
+  SplicePipe pipe;
+  uint64_t written = 0, read = 0;
+  write_pattern(a.client.get(), &written, 100000);
+  CHECK_EQ(written, 100000u);
+  CHECK(wait_fd(a.server.get(), POLLIN, 5000));
+  sleep_ms(20);  // let all of it reach the receive queue
+  TransferResult r = pipe.transfer(a.server.get(), b.client.get(), 10000);
+  CHECK_EQ(r.moved_in, 10000u);
+  CHECK_EQ(r.moved_out, 10000u);
+  CHECK(!r.source_drained);
+  CHECK(!r.source_eof);
+  CHECK(!r.dest_blocked);
+  size_t out = r.moved_out;
+  r = pipe.transfer(a.server.get(), b.client.get(), 0);  // 0: only flushes
+  CHECK_EQ(r.moved_in, 0u);
+  CHECK(!r.source_drained);
+  out += r.moved_out;
+  uint64_t start = now_ns();
+  while (read < written) {
+    CHECK(ms_since(start) < 5000);
+    r = pipe.transfer(a.server.get(), b.client.get(), 1 << 20);
+    out += r.moved_out;
+    if (read_pattern(b.server.get(), &read) == 0) wait_fd(b.server.get(), POLLIN, 10);
+  }
+  CHECK_EQ(read, written);
+  CHECK_EQ(out, written);
+}
+
+TEST("splice: a destination that does not read → dest_blocked, bounded buffer, flush after it reads") {
+  TcpPair a = make_tcp_pair();
+  TcpPair b = make_tcp_pair();
+  SplicePipe pipe(16384);
+  CHECK_GE(pipe.capacity(), 16384u);
+  uint64_t written = 0, read = 0;
+  TransferResult r;
+  uint64_t start = now_ns();
+  for (;;) {  // b.server does not read: b's buffers fill, then the pipe
+    CHECK(ms_since(start) < 10000);
+    CHECK_LT(written, 256u << 20);
+    write_pattern(a.client.get(), &written, 1 << 20);
+    r = pipe.transfer(a.server.get(), b.client.get(), 1 << 20);
+    CHECK_LE(r.buffered, pipe.capacity());
+    if (r.dest_blocked) break;
+  }
+  CHECK_GT(r.buffered, 0u);
+  CHECK_EQ(pipe.buffered(), r.buffered);
+  // Blocked stays blocked, and nothing grows while the reader sleeps.
+  for (int i = 0; i < 5; i++) {
+    write_pattern(a.client.get(), &written, 1 << 20);
+    TransferResult again = pipe.transfer(a.server.get(), b.client.get(), 1 << 20);
+    CHECK(again.dest_blocked);
+    CHECK_LE(again.buffered, pipe.capacity());
+    TransferResult f = pipe.flush(b.client.get());
+    CHECK(f.dest_blocked);
+    CHECK_EQ(f.moved_out, 0u);
+    CHECK_EQ(f.moved_in, 0u);
+  }
+  // The peer reads: the destination becomes writable, flush empties the pipe.
+  while (read == 0 || !wait_fd(b.client.get(), POLLOUT, 0)) {
+    CHECK(ms_since(start) < 10000);
+    read_pattern(b.server.get(), &read);
+  }
+  size_t before = pipe.buffered();
+  TransferResult f = pipe.flush(b.client.get());
+  CHECK_GT(f.moved_out, 0u);
+  size_t flushed = f.moved_out;
+  while (f.buffered > 0) {  // the whole pipe almost always fits at once
+    CHECK(f.dest_blocked);
+    CHECK(ms_since(start) < 10000);
+    read_pattern(b.server.get(), &read);
+    f = pipe.flush(b.client.get());
+    flushed += f.moved_out;
+  }
+  CHECK_EQ(flushed, before);
+  CHECK(!f.dest_blocked);
+  // Then everything written so far arrives, byte for byte.
+  while (read < written) {
+    CHECK(ms_since(start) < 20000);
+    r = pipe.transfer(a.server.get(), b.client.get(), 1 << 20);
+    if (read_pattern(b.server.get(), &read) == 0 && r.moved_in == 0 && r.moved_out == 0) wait_fd(b.server.get(), POLLIN, 10);
+  }
+  CHECK_EQ(read, written);
+  CHECK_EQ(pipe.buffered(), 0u);
+}
+
+TEST("splice: the source's end of stream → source_eof, after its last bytes") {
+  TcpPair a = make_tcp_pair();
+  TcpPair b = make_tcp_pair();
+  SplicePipe pipe;
+  write_all(a.client.get(), "hello");
+  sock_shutdown(a.client.get(), SHUT_WR);
+  CHECK(wait_fd(a.server.get(), POLLIN | POLLRDHUP, 5000));
+  sleep_ms(10);
+  TransferResult r = pipe.transfer(a.server.get(), b.client.get(), 1 << 20);
+  if (!r.source_eof) r = pipe.transfer(a.server.get(), b.client.get(), 1 << 20);  // FIN after the data
+  CHECK(r.source_eof);
+  CHECK(!r.source_drained);
+  CHECK_EQ(r.buffered, 0u);
+  CHECK_EQ(read_exactly(b.server.get(), 5), "hello");
+  r = pipe.transfer(a.server.get(), b.client.get(), 1 << 20);  // stays at end of stream
+  CHECK(r.source_eof);
+  CHECK_EQ(r.moved_in, 0u);
+}
+
+TEST("splice: a write-shut destination throws EPIPE from splice, no SIGPIPE") {
+  SigpipeCounter counter;
+  CHECK(!sigpipe_in(0));
+  TcpPair a = make_tcp_pair();
+  TcpPair b = make_tcp_pair();
+  SplicePipe pipe;
+  sock_shutdown(b.client.get(), SHUT_WR);
+  CHECK_EQ(splice_until_error(pipe, a.client.get(), a.server.get(), b.client.get()), EPIPE);
+  CHECK_EQ(static_cast<int>(g_sigpipes), 0);
+  CHECK(!sigpipe_in(0));  // the mask is restored
+  CHECK(!sigpipe_in(1));  // and the SIGPIPE the splice raised was taken back
+  CHECK_GT(pipe.buffered(), 0u);  // the bytes stay in the pipe, counted
+  CHECK_SYSERROR(pipe.flush(b.client.get()), EPIPE, "splice");
+  CHECK_EQ(static_cast<int>(g_sigpipes), 0);
+  // A caller that blocks SIGPIPE itself keeps it blocked and gets nothing pending.
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+  bool threw = false;
+  try {
+    pipe.flush(b.client.get());
+  } catch (const SysError& e) {
+    threw = e.err() == EPIPE;
+  }
+  bool still_blocked = sigpipe_in(0), pending = sigpipe_in(1);
+  ::pthread_sigmask(SIG_UNBLOCK, &pipe_set, nullptr);
+  CHECK(threw);
+  CHECK(still_blocked);
+  CHECK(!pending);
+  CHECK_EQ(static_cast<int>(g_sigpipes), 0);
+}
+
+TEST("splice: a reset destination throws EPIPE/ECONNRESET from splice, no SIGPIPE") {
+  SigpipeCounter counter;
+  TcpPair a = make_tcp_pair();
+  TcpPair b = make_tcp_pair();
+  SplicePipe pipe;
+  reset_on_close(b.server.get());
+  b.server.reset();
+  int err = splice_until_error(pipe, a.client.get(), a.server.get(), b.client.get());
+  CHECK(err == EPIPE || err == ECONNRESET);
+  CHECK_EQ(static_cast<int>(g_sigpipes), 0);
+  CHECK(!sigpipe_in(0));
+  CHECK(!sigpipe_in(1));
+}
+
+TEST("splice: a reset source throws ECONNRESET from splice") {
+  TcpPair a = make_tcp_pair();
+  TcpPair b = make_tcp_pair();
+  SplicePipe pipe;
+  reset_on_close(a.client.get());
+  a.client.reset();
+  CHECK(wait_fd(a.server.get(), POLLIN, 5000));
+  CHECK_SYSERROR(pipe.transfer(a.server.get(), b.client.get(), 1 << 20), ECONNRESET, "splice");
+  CHECK_SYSERROR(pipe.transfer(99999, b.client.get(), 1 << 20), EBADF, "splice");
+}
+
+TEST("splice: the pipe's two fds are close-on-exec, released by close() and the destructor") {
+  int before = count_open_fds();
+  {
+    SplicePipe pipe(65536);
+    if (splice_in_kernel()) CHECK_EQ(count_open_fds(), before + 2);
+    TcpPair a = make_tcp_pair();
+    TcpPair b = make_tcp_pair();
+    write_all(a.client.get(), "left in the pipe");
+    sock_shutdown(b.client.get(), SHUT_WR);
+    CHECK(wait_fd(a.server.get(), POLLIN, 5000));
+    CHECK_SYSERROR(pipe.transfer(a.server.get(), b.client.get(), 1 << 20), EPIPE, "splice");
+    CHECK_GT(pipe.buffered(), 0u);
+    CHECK(!pipe.closed());
+    pipe.close();
+    CHECK(pipe.closed());
+    CHECK_EQ(pipe.buffered(), 0u);
+    pipe.close();  // idempotent
+    CHECK_SYSERROR(pipe.transfer(a.server.get(), b.client.get(), 1 << 20), EBADF, "splice");
+    CHECK_SYSERROR(pipe.flush(b.client.get()), EBADF, "splice");
+  }
+  CHECK_EQ(count_open_fds(), before);
+  {
+    SplicePipe dropped;  // destroyed without close()
+  }
+  CHECK_EQ(count_open_fds(), before);
+  if (splice_in_kernel()) {
+    std::set<int> old_fds = open_fd_set();
+    SplicePipe pipe;
+    std::set<int> new_fds = open_fd_set();
+    CHECK_EQ(new_fds.size(), old_fds.size() + 2);
+    for (int fd : new_fds) {
+      if (old_fds.count(fd)) continue;
+      struct stat st {};
+      CHECK_EQ(::fstat(fd, &st), 0);
+      CHECK(S_ISFIFO(st.st_mode));
+      CHECK(has_fd_flag(fd, FD_CLOEXEC));
+      CHECK(has_fl_flag(fd, O_NONBLOCK));
+    }
+  }
 }
 
 // ===========================================================================
