@@ -1,5 +1,5 @@
 import { Interest, Poller, TcpListener, TcpStream, type BindOptions, type SocketAddress } from '@amy/core'
-import type { Logger } from 'pino'
+import type { BaseLogger as Logger } from 'pino'
 import type { WorkerSlot } from './worker-slot.js'
 
 const ACCEPT_BATCH = 256

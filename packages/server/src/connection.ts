@@ -355,7 +355,9 @@ export class Connection<State = unknown> {
     this.#host.peerEnded(this)
     if (this.#closed) return
     if (this.#finSent) this.destroy()
-    else if (!this.#host.allowHalfOpen) this.end()
+    // A pipe's destination ends when its source does (the pipe forwards
+    // it), not when its own peer stops sending.
+    else if (!this.#host.allowHalfOpen && this.pipedFrom === undefined) this.end()
   }
 
   #remoteInfo(): SocketAddress | undefined {

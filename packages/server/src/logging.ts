@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino'
+import { pino, type BaseLogger, type Logger } from 'pino'
 import type { MessagePort } from 'node:worker_threads'
 
 /**
@@ -18,7 +18,7 @@ export function workerLogger(port: MessagePort, level: string, worker: number): 
 const DROP = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'worker'])
 
 /** Re-emits one worker log line through the main thread's logger. */
-export function relayWorkerLine(logger: Logger, line: string): void {
+export function relayWorkerLine(logger: BaseLogger, line: string): void {
   let record: Record<string, unknown>
   try {
     record = JSON.parse(line) as Record<string, unknown>

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { pino, type Logger } from 'pino'
+import { pino, type BaseLogger as Logger } from 'pino'
 import { ServerError } from './errors.js'
 
 export interface ServerOptions {
@@ -9,7 +9,7 @@ export interface ServerOptions {
   handler: string | URL
   /** Worker threads (default: os.availableParallelism()). */
   threads?: number
-  /** A pino logger; the default is silent. */
+  /** A pino logger (any pino Logger; typed as pino's BaseLogger); the default is silent. */
   logger?: Logger
   /** Open connections at most; more are accepted and closed at once, and counted (default: no limit). */
   maxConnections?: number
@@ -57,7 +57,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   else if (typeof handler === 'string' && handler.startsWith('file:')) handlerUrl = handler
   else if (typeof handler === 'string' && handler.length > 0) handlerUrl = pathToFileURL(isAbsolute(handler) ? handler : resolve(handler)).href
   else throw new ServerError('ERR_INVALID_ARG_TYPE', 'options.handler must be a path or a file: URL of the handler module')
-  if (options.logger !== undefined && (typeof options.logger !== 'object' || typeof options.logger.child !== 'function')) {
+  if (options.logger !== undefined && (typeof options.logger !== 'object' || options.logger === null || typeof options.logger.info !== 'function')) {
     throw new ServerError('ERR_INVALID_ARG_TYPE', 'options.logger must be a pino logger')
   }
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {

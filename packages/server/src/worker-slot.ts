@@ -62,8 +62,16 @@ export class WorkerSlot {
         if (msg.type === 'log') {
           relayWorkerLine(logger, msg.line)
         } else if (msg.type === 'ready') {
-          this.registrar = Registrar.from(msg.registrar)
-          this.pubsub = Sender.from<never>(msg.pubsub)
+          try {
+            this.registrar = Registrar.from(msg.registrar)
+            this.pubsub = Sender.from<never>(msg.pubsub)
+          } catch (err) {
+            // The worker died right after saying ready: its task's rejection
+            // follows and restarts it; until then it takes no connections.
+            logger.warn({ worker: this.index, err }, 'worker gone before it could serve')
+            this.registrar = undefined
+            this.pubsub = undefined
+          }
           ready = true
           resolveReady()
         }

@@ -1,0 +1,75 @@
+import net from 'node:net'
+import { join } from 'node:path'
+
+export const fixture = (name: string): string => join(__dirname, 'fixtures', name)
+
+/** A line client over node:net (the peer side of tests). */
+export class LineClient {
+  readonly socket: net.Socket
+  readonly lines: string[] = []
+  #buf = ''
+  #waiters: Array<() => void> = []
+  closed = false
+  ended = false
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      this.#buf += chunk
+      let nl
+      while ((nl = this.#buf.indexOf('\n')) >= 0) {
+        this.lines.push(this.#buf.slice(0, nl))
+        this.#buf = this.#buf.slice(nl + 1)
+      }
+      this.#wake()
+    })
+    socket.on('end', () => { this.ended = true; this.#wake() })
+    socket.on('close', () => { this.closed = true; this.#wake() })
+    socket.on('error', () => {})
+  }
+
+  static connect(port: number): Promise<LineClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => resolve(new LineClient(socket)))
+      socket.once('error', reject)
+    })
+  }
+
+  send(line: string): void {
+    this.socket.write(line + '\n')
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const w of waiters) w()
+  }
+
+  /** Waits until `predicate` holds (checked on every event), at most `ms`. */
+  async until(predicate: () => boolean, ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms
+    while (!predicate()) {
+      if (Date.now() > deadline) throw new Error(`timed out; lines so far: ${JSON.stringify(this.lines.slice(-5))}`)
+      await new Promise<void>(resolve => {
+        this.#waiters.push(resolve)
+        setTimeout(resolve, 50)
+      })
+    }
+  }
+
+  async request(line: string): Promise<string> {
+    const before = this.lines.length
+    this.send(line)
+    await this.until(() => this.lines.length > before)
+    return this.lines[before]!
+  }
+
+  destroy(): void {
+    this.socket.destroy()
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms))
+}
