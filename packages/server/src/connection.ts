@@ -1,4 +1,4 @@
-import type { SocketAddress, TcpStream } from '@amy/core'
+import type { SocketAddress, SplicePipe, TcpStream } from '@amy/core'
 import { ServerError } from './errors.js'
 
 const READABLE = 1
@@ -21,6 +21,8 @@ export interface ConnectionHost {
   markDirty(conn: Connection): void
   scheduleRead(conn: Connection): void
   watchIdle(conn: Connection): void
+  pump(conn: Connection): void
+  writableIdle(conn: Connection): void
   opened(conn: Connection): void
   deliver(conn: Connection, bytes: Buffer): void
   peerEnded(conn: Connection): void
@@ -57,6 +59,10 @@ export class Connection<State = unknown> {
   pipedTo: Connection | undefined
   /** @internal the connection whose bytes are piped into this one */
   pipedFrom: Connection | undefined
+  /** @internal the kernel pipe that carries this connection's bytes to pipedTo (Linux) */
+  splice: SplicePipe | undefined
+  /** @internal the source ended while the pipe still held bytes */
+  spliceEofPending = false
 
   readonly #host: ConnectionHost
   #queue: Uint8Array[] = []
@@ -172,6 +178,7 @@ export class Connection<State = unknown> {
     this.#closed = true
     this.#queue = []
     this.#queued = 0
+    this.splice?.close()
     try {
       this.stream.close() // deregisters from the poller, then closes the fd
     } finally {
@@ -229,8 +236,19 @@ export class Connection<State = unknown> {
         return
       }
     }
-    if (flags & WRITABLE && this.#queued > 0) this.flush()
-    if (flags & (READABLE | HANGUP) && !this.#closed) this.readable((flags & HANGUP) !== 0)
+    if (flags & WRITABLE) {
+      if (this.#queued > 0) this.flush()
+      else this.#host.writableIdle(this)
+    }
+    if (flags & (READABLE | HANGUP) && !this.#closed) {
+      if (this.splice !== undefined) this.#host.pump(this)
+      else this.readable((flags & HANGUP) !== 0)
+    }
+  }
+
+  /** @internal the source side of a splice saw end of stream. */
+  endOfStream(): void {
+    this.#onPeerEnd()
   }
 
   /**

@@ -79,7 +79,9 @@ void PollerWrap::stop_watching() {
   uv_poll_stop(watcher_);
   watching_ = false;
   // start() took a strong reference so a running poller is not collected.
-  Unref();
+  // Raw call, status ignored: this also runs in env cleanup, where
+  // node-addon-api's throwing Unref() could abort the process.
+  napi_reference_unref(env_, static_cast<napi_ref>(static_cast<const Napi::Reference<Napi::Object>&>(*this)), nullptr);
 }
 
 Napi::Value PollerWrap::Id(const Napi::CallbackInfo& info) {
@@ -143,10 +145,16 @@ Napi::Value PollerWrap::Start(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Runs from libuv, outside any JavaScript call. It uses the raw Node-API
+// (status codes, no C++ exceptions): while a worker thread is being torn
+// down (terminate(), or an uncaught exception) calls into JavaScript fail,
+// and node-addon-api would try to build an Error for that failure, which is
+// itself impossible then and aborts the whole process.
 void PollerWrap::on_readable(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<PollerWrap*>(handle->data);
-  Napi::Env env = self->env_;
-  Napi::HandleScope scope(env);
+  napi_env env = self->env_;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   // A few batches per wake-up, then back to the loop so timers and other
   // I/O on this thread get their turn; libuv calls again while it is ready.
   for (int round = 0; round < 4 && self->watching_; round++) {
@@ -154,21 +162,37 @@ void PollerWrap::on_readable(uv_poll_t* handle, int status, int events) {
     try {
       n = self->drain(0);
     } catch (const os::SysError& e) {
-      napi_fatal_exception(env, sys_error(env, e).Value());
-      return;
+      // The selector failed under us (it was closed): stop watching it.
+      self->watching_ = false;
+      uv_poll_stop(self->watcher_);
+      break;
     }
-    if (n == 0) return;
-    try {
-      self->on_batch_.MakeCallback(self->Value(), {Napi::Number::New(env, static_cast<double>(n))},
-                                   *self->async_context_);
-    } catch (const Napi::Error& e) {
+    if (n == 0) break;
+    napi_value receiver, callback, count, result;
+    if (napi_get_reference_value(env, static_cast<napi_ref>(self->on_batch_), &callback) != napi_ok ||
+        napi_get_reference_value(env, static_cast<napi_ref>(static_cast<const Napi::Reference<Napi::Object>&>(*self)), &receiver) != napi_ok ||
+        callback == nullptr || receiver == nullptr ||
+        napi_create_double(env, static_cast<double>(n), &count) != napi_ok) {
+      break;
+    }
+    napi_status call = napi_make_callback(env, static_cast<napi_async_context>(*self->async_context_), receiver, callback, 1, &count, &result);
+    if (call == napi_pending_exception) {
       // Same as an exception thrown from any other libuv callback: it goes
       // to process.on('uncaughtException').
-      napi_fatal_exception(env, e.Value());
-      return;
+      // Node-API 8 also reports "cannot run JavaScript" (a thread being torn
+      // down) this way, with no exception to rethrow: then just stop.
+      napi_value exception;
+      napi_valuetype type = napi_undefined;
+      if (napi_get_and_clear_last_exception(env, &exception) == napi_ok && napi_typeof(env, exception, &type) == napi_ok &&
+          type != napi_undefined) {
+        napi_fatal_exception(env, exception);
+      }
+      break;
     }
-    if (n < self->capacity_) return;
+    if (call != napi_ok) break;  // the environment is shutting down
+    if (n < self->capacity_) break;
   }
+  napi_close_handle_scope(env, scope);
 }
 
 Napi::Value PollerWrap::Stop(const Napi::CallbackInfo& info) {
