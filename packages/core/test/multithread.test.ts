@@ -78,9 +78,9 @@ t.test('terminating a worker with a started poller cleans up', async t => {
 
 // Regression: a worker dying while its started poller had events pending
 // aborted the whole process (FATAL ERROR: Error::Error napi_define_properties)
-// about one run in three; 25 rounds make a relapse very likely to show.
+// about one run in three; 15 rounds make a relapse likely to show.
 t.test('workers that die with a busy started poller do not take the process down', async t => {
-  for (let round = 0; round < 25; round++) {
+  for (let round = 0; round < 15; round++) {
     const worker = startWorker('started-echo-worker.js')
     const { port } = await once<{ port: number }>(worker, 'message')
     const socket = net.connect({ host: '127.0.0.1', port })
@@ -95,5 +95,5 @@ t.test('workers that die with a busy started poller do not take the process down
     socket.destroy()
     await once(worker, 'exit').catch(() => {})
   }
-  t.pass('the main process survived 25 worker deaths under load')
+  t.pass('the main process survived 15 worker deaths under load')
 })
