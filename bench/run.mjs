@@ -1,0 +1,628 @@
+#!/usr/bin/env node
+// bench/run.mjs: TCP echo benchmark, servers compared in one run (A B A B ...).
+//
+//   node bench/run.mjs                      node:net (A) vs amy echo (B), scenarios a-e, 3 rounds
+//   node bench/run.mjs --rounds 5 --scenarios a,c
+//   node bench/run.mjs --server 'base=node x.js' --server 'new=node y.js'
+//   node bench/run.mjs --add 'amy 2t=THREADS=2 node examples/echo/dist/main.js'
+//   node bench/run.mjs --write-doc          also regenerate the results in docs/benchmarks.md
+//   node bench/run.mjs --selftest           check that the load generator catches corruption
+//
+// Every server is a shell command started from the repository root with PORT
+// and HOST=127.0.0.1 in its environment, in its own process group; it is
+// ready when it prints a "listening on" (or READY) line and its port accepts
+// a connection. The first server is A, the baseline of every ratio. All the
+// servers stay up for the whole run and idle while another is measured; for
+// each round and scenario they are measured back to back, so drift of the
+// shared machine hits them alike, and each ratio is taken within a round.
+// Server CPU is measured by the load generator (bench/loadgen.c) from /proc
+// over its measured window, for the server's whole process group.
+import { execFileSync, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+
+const BENCH = path.dirname(fileURLToPath(import.meta.url))
+const ROOT = path.dirname(BENCH)
+const BUILD = path.join(BENCH, '.build')
+const RESULTS = path.join(BENCH, 'results')
+const LOADGEN = path.join(BUILD, 'loadgen')
+const DOC = path.join(ROOT, 'docs', 'benchmarks.md')
+const C_ECHO_SRC = '/work/shared/bench/c_echo_epoll.c'
+const DOC_START = '<!-- bench:start -->'
+const DOC_END = '<!-- bench:end -->'
+
+const SCENARIOS = {
+  a: { what: '64 B, pipeline 1, 100 conns', unit: 'msgs/s', args: ['--mode', 'echo', '--conns', '100', '--size', '64', '--pipeline', '1'] },
+  b: { what: '64 B, pipeline 16, 100 conns', unit: 'msgs/s', args: ['--mode', 'echo', '--conns', '100', '--size', '64', '--pipeline', '16'] },
+  c: { what: '16 KiB, pipeline 4, 50 conns', unit: 'msgs/s', args: ['--mode', 'echo', '--conns', '50', '--size', '16384', '--pipeline', '4'] },
+  d: { what: '64 B, pipeline 1, 1000 conns', unit: 'msgs/s', args: ['--mode', 'echo', '--conns', '1000', '--size', '64', '--pipeline', '1'] },
+  e: { what: 'connect churn: 32 loops of connect, 64 B echo, close', unit: 'conns/s', args: ['--mode', 'churn', '--conns', '32', '--size', '64'] },
+}
+const DEFAULT_SERVERS = ['node:net=node bench/node-net-echo.mjs', 'amy echo=node examples/echo/dist/main.js']
+const READY_LINE = /listening on|READY/i
+
+const USAGE = `usage: node bench/run.mjs [options]
+  --server 'LABEL=CMD'  a server to measure (repeatable; replaces the defaults; the first is A);
+                        the label is everything before the first '='
+  --add 'LABEL=CMD'     a server measured next to the defaults (repeatable)
+  --with-c              add the C epoll echo server from ${C_ECHO_SRC} as "c-epoll" (if present)
+  --scenarios LIST      comma-separated subset of a,b,c,d,e            [a,b,c,d,e]
+  --rounds N            rounds; each round measures every server once per scenario  [3]
+  --duration S          measured seconds per run                       [4]
+  --warmup S            warm-up seconds per run                        [1]
+  --fin                 scenario e closes with FIN instead of RST (TIME_WAIT piles up)
+  --write-doc           regenerate the results section of docs/benchmarks.md
+  --selftest            check the harness (corruption is caught) and the servers' echo; no benchmark
+Servers get PORT and HOST=127.0.0.1 and inherit the rest of the environment
+(e.g. THREADS=2 npm run bench). Defaults: ${DEFAULT_SERVERS.map((s) => `'${s}'`).join(', ')}.
+Environment: BENCH_ROUNDS, BENCH_DURATION, BENCH_WARMUP, BENCH_SCENARIOS set the same defaults.`
+
+// ---------------------------------------------------------------- options
+
+function options() {
+  let parsed
+  try {
+    parsed = parseArgs({
+      options: {
+        server: { type: 'string', multiple: true },
+        add: { type: 'string', multiple: true },
+        'with-c': { type: 'boolean' },
+        scenarios: { type: 'string', default: process.env.BENCH_SCENARIOS ?? 'a,b,c,d,e' },
+        rounds: { type: 'string', default: process.env.BENCH_ROUNDS ?? '3' },
+        duration: { type: 'string', default: process.env.BENCH_DURATION ?? '4' },
+        warmup: { type: 'string', default: process.env.BENCH_WARMUP ?? '1' },
+        fin: { type: 'boolean' },
+        'write-doc': { type: 'boolean' },
+        selftest: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values
+  } catch (err) {
+    fail(`${err.message}\n${USAGE}`, 64)
+  }
+  if (parsed.help) {
+    console.log(USAGE)
+    process.exit(0)
+  }
+  const num = (name, min, max, int) => {
+    const v = Number(parsed[name])
+    if (!Number.isFinite(v) || v < min || v > max || (int && !Number.isInteger(v))) fail(`--${name} must be ${int ? 'an integer' : 'a number'} in [${min}, ${max}]`, 64)
+    return v
+  }
+  const scenarios = parsed.scenarios.split(',').map((s) => s.trim()).filter(Boolean)
+  for (const s of scenarios) if (!SCENARIOS[s]) fail(`unknown scenario '${s}' (known: ${Object.keys(SCENARIOS).join(',')})`, 64)
+  if (!scenarios.length) fail('no scenarios', 64)
+  const servers = (parsed.server ?? DEFAULT_SERVERS).concat(parsed.add ?? []).map(parseServer)
+  if (new Set(servers.map((s) => s.label)).size !== servers.length) fail('server labels must be unique', 64)
+  return {
+    servers,
+    withC: !!parsed['with-c'],
+    scenarios,
+    rounds: num('rounds', 1, 1000, true),
+    duration: num('duration', 0.1, 3600, false),
+    warmup: num('warmup', 0, 600, false),
+    fin: !!parsed.fin,
+    writeDoc: !!parsed['write-doc'],
+    selftest: !!parsed.selftest,
+  }
+}
+
+function parseServer(spec) {
+  // 'LABEL=CMD': the label is everything before the first '='.
+  const eq = spec.indexOf('=')
+  const label = spec.slice(0, eq).trim()
+  const cmd = spec.slice(eq + 1).trim()
+  if (eq < 1 || !label || !cmd) fail(`a server is 'LABEL=CMD', got '${spec}'`, 64)
+  return { label, cmd }
+}
+
+function fail(msg, code = 1) {
+  console.error(`bench: ${msg}`)
+  process.exit(code)
+}
+
+// ---------------------------------------------------------------- helpers
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const log = (msg) => console.error(msg)
+
+function build(src, out, extra = []) {
+  fs.mkdirSync(BUILD, { recursive: true })
+  const args = ['-O2', '-Wall', ...extra, '-o', out, src]
+  try {
+    execFileSync('cc', args, { stdio: ['ignore', 'inherit', 'inherit'] })
+  } catch {
+    fail(`build failed: cc ${args.join(' ')}`)
+  }
+}
+
+// A TCP connect to 127.0.0.1:port succeeds.
+function accepts(port, timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' })
+    const done = (ok) => {
+      clearTimeout(timer)
+      s.destroy()
+      resolve(ok)
+    }
+    const timer = setTimeout(() => done(false), timeoutMs)
+    s.once('connect', () => done(true))
+    s.once('error', () => done(false))
+  })
+}
+
+// A port nothing listens on: bind port 0, read it back, release it.
+const usedPorts = new Set()
+async function freePort() {
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const srv = net.createServer()
+      srv.once('error', reject)
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address()
+        srv.close(() => resolve(port))
+      })
+    })
+    if (!usedPorts.has(port) && !(await accepts(port, 300))) {
+      usedPorts.add(port)
+      return port
+    }
+  }
+}
+
+function pgidOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2])
+  } catch {
+    return -1
+  }
+}
+
+// ---------------------------------------------------------------- servers
+
+const started = new Set() // servers whose process group we created and have not seen gone
+
+class Server {
+  constructor({ label, cmd }, env = {}) {
+    this.label = label
+    this.cmd = cmd
+    this.env = env
+    this.tail = []
+  }
+
+  async start(logDir) {
+    this.port = await freePort()
+    const logFile = logDir && path.join(logDir, `${this.label.replace(/[^\w.-]+/g, '_')}.log`)
+    const logStream = logFile && fs.createWriteStream(logFile)
+    this.logFile = logFile
+    // detached: the shell gets its own session and process group (pgid = its
+    // pid), which holds the server and anything it forks; we signal only it.
+    const child = spawn(this.cmd, {
+      shell: true,
+      detached: true,
+      cwd: ROOT,
+      env: { ...process.env, ...this.env, PORT: String(this.port), HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    this.child = child
+    this.exited = new Promise((resolve) => child.once('exit', resolve))
+    child.once('error', (err) => this.tail.push(`spawn error: ${err.message}`))
+    if (!child.pid) throw new Error(`${this.label}: could not start '${this.cmd}'`)
+    this.pid = child.pid
+    if (pgidOf(this.pid) !== this.pid) {
+      child.kill('SIGKILL') // never signal a group we did not create
+      throw new Error(`${this.label}: did not get its own process group`)
+    }
+    started.add(this)
+    let sawReady = false
+    let partial = ''
+    const onData = (buf) => {
+      logStream?.write(buf)
+      const lines = (partial + buf.toString()).split('\n')
+      partial = lines.pop()
+      for (const line of lines) {
+        this.tail.push(line)
+        if (this.tail.length > 20) this.tail.shift()
+        if (READY_LINE.test(line)) sawReady = true
+      }
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    child.once('exit', () => logStream?.end())
+
+    const deadline = Date.now() + 15000
+    let openSince = 0
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) break
+      const open = await accepts(this.port, 500)
+      // Ready: the ready line and an accepting port, or (no line) the port open for 1 s.
+      if (open && (sawReady || (openSince && Date.now() - openSince >= 1000))) return
+      if (open && !openSince) openSince = Date.now()
+      await sleep(100)
+    }
+    const why = child.exitCode !== null || child.signalCode !== null ? `exited (${child.exitCode ?? child.signalCode})` : 'not accepting on its port after 15 s'
+    const hint = /\bdist\//.test(this.cmd) ? ' (is it built? npm run build)' : ''
+    throw new Error(`server '${this.label}' (${this.cmd}) ${why}${hint}\n    ${this.tail.slice(-12).join('\n    ')}`)
+  }
+
+  alive() {
+    return this.child && this.child.exitCode === null && this.child.signalCode === null && groupAlive(this.pid)
+  }
+
+  async stop() {
+    if (!started.has(this)) return
+    signalGroup(this.pid, 'SIGTERM')
+    for (let i = 0; i < 30 && groupAlive(this.pid); i++) await sleep(100)
+    if (groupAlive(this.pid)) signalGroup(this.pid, 'SIGKILL')
+    for (let i = 0; i < 20 && groupAlive(this.pid); i++) await sleep(50)
+    await Promise.race([this.exited, sleep(1000)])
+    started.delete(this)
+  }
+}
+
+function groupAlive(pgid) {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch (err) {
+    return err.code === 'EPERM'
+  }
+}
+function signalGroup(pgid, sig) {
+  try {
+    process.kill(-pgid, sig)
+  } catch {}
+}
+
+let currentLoadgen = null
+function killEverything() {
+  // Synchronous last resort (exit, signals): only what we started.
+  if (currentLoadgen && currentLoadgen.exitCode === null) {
+    try {
+      currentLoadgen.kill('SIGKILL')
+    } catch {}
+  }
+  for (const s of started) signalGroup(s.pid, 'SIGKILL')
+  started.clear()
+}
+process.on('exit', killEverything)
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    log(`\nbench: ${sig}, stopping the servers`)
+    killEverything()
+    process.exit(130)
+  })
+}
+
+// ---------------------------------------------------------------- load generator
+
+function runLoadgen(args, timeoutMs) {
+  return new Promise((resolve) => {
+    const child = spawn(LOADGEN, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    currentLoadgen = child
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    const timer = setTimeout(() => {
+      err += `\nloadgen: killed after ${timeoutMs / 1000} s`
+      child.kill('SIGKILL')
+    }, timeoutMs)
+    child.once('close', (code, signal) => {
+      clearTimeout(timer)
+      currentLoadgen = null
+      const line = out.split('\n').find((l) => l.startsWith('{'))
+      let json = null
+      try {
+        json = line ? JSON.parse(line) : null
+      } catch {}
+      resolve({ rc: code ?? (signal ? 128 : -1), json, stderr: err.trim() })
+    })
+  })
+}
+
+function scenarioArgs(opts, s) {
+  const a = [...SCENARIOS[s].args]
+  if (s === 'e' && opts.fin) a.push('--fin')
+  return a
+}
+
+// ---------------------------------------------------------------- statistics
+
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
+  if (!s.length) return NaN
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+const fmtRate = (v) => (!Number.isFinite(v) ? '-' : v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e4 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(0))
+const fmtUs = (v) => (!Number.isFinite(v) ? '-' : v >= 1e6 ? `${(v / 1e6).toFixed(2)} s` : v >= 1000 ? `${(v / 1e3).toFixed(2)} ms` : `${v.toFixed(0)} µs`)
+const fmtRatio = (xs) => {
+  const ok = xs.filter(Number.isFinite)
+  if (!ok.length) return '-'
+  const m = median(ok).toFixed(2)
+  return ok.length > 1 ? `${m} [${Math.min(...ok).toFixed(2)}-${Math.max(...ok).toFixed(2)}]` : m
+}
+// Busy cores on the machine in the window besides the server and the load
+// generator: loopback interrupt work charged to neither, and other processes.
+const otherCpu = (r) => (r.json && r.json.machine_cpu >= 0 && r.json.srv_cpu >= 0 ? Math.max(0, r.json.machine_cpu - r.json.srv_cpu - r.json.lg_cpu) : NaN)
+const isOk = (r) => r.rc === 0 && r.json && Number.isFinite(r.rate)
+
+function table(rows) {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)))
+  const line = (r) => `| ${r.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join(' | ')} |`
+  return [line(rows[0]), `| ${w.map((n, i) => (i === 0 ? '-'.repeat(n) : '-'.repeat(n - 1) + ':')).join(' | ')} |`, ...rows.slice(1).map(line)].join('\n')
+}
+
+function summarize(runs, labels, scenarios) {
+  const out = []
+  const versus = labels.length === 2 ? 'B/A' : '÷A'
+  const overview = [['scenario', ...labels.slice(1).flatMap((l) => [`${l} ${versus} msgs/s`, `${l} ${versus} msg/cpu-s`])]]
+  for (const s of scenarios) {
+    const sc = SCENARIOS[s]
+    const unit = sc.unit
+    const head = ['server', `${unit} median [min-max]`, 'p50', 'p99', 'srv cpu', 'lg cpu', 'other cpu', `${unit === 'conns/s' ? 'conns' : 'msg'}/cpu-s`, `${versus} ${unit}`, `${versus} per cpu-s`, 'notes']
+    const rows = [head]
+    const of = (label) => runs.filter((r) => r.scenario === s && r.server === label)
+    const base = of(labels[0])
+    const ovRow = [`${s}: ${sc.what}`]
+    for (const label of labels) {
+      const all = of(label)
+      const ok = all.filter(isOk)
+      const rates = ok.map((r) => r.rate)
+      const ratio = (f) => {
+        if (label === labels[0]) return []
+        return ok.map((r) => {
+          const a = base.find((x) => x.round === r.round && isOk(x))
+          return a && f(a) > 0 ? f(r) / f(a) : NaN
+        })
+      }
+      const rRate = ratio((r) => r.rate)
+      const rEff = ratio((r) => r.per_cpu_s)
+      const notes = []
+      const failed = all.length - ok.length
+      if (failed) notes.push(`${failed} failed run(s)`)
+      const sum = (f) => all.reduce((acc, r) => acc + Math.max(0, r.json?.[f] ?? 0), 0)
+      if (sum('corrupt')) notes.push(`CORRUPT ${sum('corrupt')}`)
+      if (sum('errors')) notes.push(`errors ${sum('errors')}`)
+      if (sum('connect_failures')) notes.push(`connect failures ${sum('connect_failures')}`)
+      if (sum('listen_overflows')) notes.push(`listen overflows ${sum('listen_overflows')}`)
+      const steal = median(ok.map((r) => r.json.steal_pct))
+      if (steal >= 5) notes.push(`steal ${steal.toFixed(0)}%`)
+      rows.push([
+        label,
+        rates.length ? `${fmtRate(median(rates))} [${fmtRate(Math.min(...rates))}-${fmtRate(Math.max(...rates))}]` : '-',
+        fmtUs(median(ok.map((r) => r.json.p50_us))),
+        fmtUs(median(ok.map((r) => r.json.p99_us))),
+        Number.isFinite(median(ok.map((r) => r.json.srv_cpu))) ? median(ok.map((r) => r.json.srv_cpu)).toFixed(2) : '-',
+        Number.isFinite(median(ok.map((r) => r.json.lg_cpu))) ? median(ok.map((r) => r.json.lg_cpu)).toFixed(2) : '-',
+        Number.isFinite(median(ok.map(otherCpu))) ? median(ok.map(otherCpu)).toFixed(2) : '-',
+        fmtRate(median(ok.map((r) => r.per_cpu_s))),
+        label === labels[0] ? '(A)' : fmtRatio(rRate),
+        label === labels[0] ? '(A)' : fmtRatio(rEff),
+        notes.join(', '),
+      ])
+      if (label !== labels[0]) ovRow.push(fmtRatio(rRate), fmtRatio(rEff))
+    }
+    out.push(`**${s}: ${sc.what}** (${unit})\n\n${table(rows)}`)
+    overview.push(ovRow)
+  }
+  if (labels.length > 1) out.push(`**Ratios against A (${labels[0]})**, median of per-round ratios [min-max]\n\n${table(overview)}`)
+  return out.join('\n\n')
+}
+
+// ---------------------------------------------------------------- machine / doc
+
+// Busy cores on the whole machine over the next `ms` (from /proc/stat).
+async function busyCores(ms) {
+  const read = () => {
+    const v = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number)
+    const total = v.reduce((a, b) => a + b, 0)
+    return { total, busy: total - v[3] - v[4] - v[7] }
+  }
+  try {
+    const a = read()
+    await sleep(ms)
+    const b = read()
+    return b.total > a.total ? ((b.busy - a.busy) / (b.total - a.total)) * os.cpus().length : NaN
+  } catch {
+    return NaN
+  }
+}
+
+function machine() {
+  const git = (...a) => {
+    try {
+      return execFileSync('git', ['-C', ROOT, ...a], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    } catch {
+      return ''
+    }
+  }
+  const commit = git('rev-parse', '--short', 'HEAD')
+  const dirty = commit && git('status', '--porcelain', '--untracked-files=no') !== ''
+  return {
+    cpus: os.availableParallelism?.() ?? os.cpus().length,
+    cpu_model: os.cpus()[0]?.model ?? '?',
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    commit: commit ? `${commit}${dirty ? ' (with uncommitted changes)' : ''}` : 'unknown',
+  }
+}
+
+const shellQuote = (a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)
+
+function writeDoc(section) {
+  let doc = fs.existsSync(DOC) ? fs.readFileSync(DOC, 'utf8') : '# Benchmarks\n'
+  const i = doc.indexOf(DOC_START)
+  const j = doc.indexOf(DOC_END)
+  const block = `${DOC_START}\n${section}\n${DOC_END}`
+  if (i >= 0 && j > i) doc = doc.slice(0, i) + block + doc.slice(j + DOC_END.length)
+  else doc = `${doc.trimEnd()}\n\n## Results\n\n${block}\n`
+  fs.writeFileSync(DOC, doc)
+}
+
+// ---------------------------------------------------------------- benchmark
+
+async function bench(opts) {
+  build(path.join(BENCH, 'loadgen.c'), LOADGEN)
+  const specs = [...opts.servers]
+  if (opts.withC) {
+    if (fs.existsSync(C_ECHO_SRC)) {
+      build(C_ECHO_SRC, path.join(BUILD, 'c_echo_epoll'), ['-pthread'])
+      specs.push({ label: 'c-epoll', cmd: 'bench/.build/c_echo_epoll --mode reuseport --threads 1' })
+    } else log(`note: --with-c: ${C_ECHO_SRC} not found, no c-epoll reference server`)
+  }
+  const stamp = new Date().toISOString().replace(/\..*/, '').replace(/:/g, '-') + 'Z'
+  fs.mkdirSync(RESULTS, { recursive: true })
+  const logDir = path.join(RESULTS, `${stamp}-logs`)
+  fs.mkdirSync(logDir, { recursive: true })
+  const jsonl = path.join(RESULTS, `${stamp}.jsonl`)
+  const mdFile = path.join(RESULTS, `${stamp}.md`)
+  const command = ['node', 'bench/run.mjs', ...process.argv.slice(2)].map(shellQuote).join(' ')
+  const mach = machine()
+  const labels = specs.map((s) => s.label)
+  const perRun = opts.warmup + opts.duration + 0.6
+  log(`bench: ${labels.length} servers x ${opts.scenarios.length} scenarios x ${opts.rounds} rounds, ${opts.warmup}+${opts.duration} s per run: about ${Math.ceil((labels.length * opts.scenarios.length * opts.rounds * perRun) / 60)} min`)
+
+  const busy = await busyCores(1000)
+  if (busy > 0.25) log(`note: ${busy.toFixed(2)} cores were busy before the run started (other processes); expect noisier numbers, and see "other cpu"`)
+  const servers = specs.map((s) => new Server(s))
+  for (const s of servers) {
+    try {
+      await s.start(logDir)
+    } catch (err) {
+      log(`bench: ${err.message}`)
+      for (const x of servers) await x.stop()
+      process.exit(1)
+    }
+    log(`  ${String.fromCharCode(65 + servers.indexOf(s))} = ${s.label}: ${s.cmd}  (pid ${s.pid}, port ${s.port})`)
+  }
+
+  const runs = []
+  let exitCode = 0
+  const timeoutMs = (opts.warmup + opts.duration + 40) * 1000
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const s of opts.scenarios) {
+      for (const srv of servers) {
+        const rec = { round, scenario: s, server: srv.label, cmd: srv.cmd, rc: -1 }
+        if (!srv.alive()) {
+          rec.error = 'server not running'
+          log(`bench: server '${srv.label}' is not running; see ${srv.logFile}`)
+          exitCode = exitCode || 1
+        } else {
+          const args = ['--port', String(srv.port), ...scenarioArgs(opts, s), '--warmup', String(opts.warmup), '--duration', String(opts.duration), '--cpu-pgid', String(srv.pid)]
+          const { rc, json, stderr } = await runLoadgen(args, timeoutMs)
+          Object.assign(rec, { rc, json })
+          if (stderr) rec.stderr = stderr
+          rec.rate = json ? (json.msgs_per_s ?? json.conns_per_s) : NaN
+          rec.per_cpu_s = json && json.srv_cpu > 0 ? rec.rate / json.srv_cpu : NaN
+          if (rc === 2 || json?.corrupt) exitCode = 2
+          else if (rc !== 0) exitCode = exitCode || 1
+          const j = json ?? {}
+          log(
+            `  r${round} ${s} ${srv.label.padEnd(Math.max(...labels.map((l) => l.length)))} ${fmtRate(rec.rate).padStart(7)} ${SCENARIOS[s].unit}` +
+              `  p50 ${fmtUs(j.p50_us)}  p99 ${fmtUs(j.p99_us)}  srv ${j.srv_cpu?.toFixed(2) ?? '-'}  lg ${j.lg_cpu?.toFixed(2) ?? '-'}  other ${json ? otherCpu(rec).toFixed(2) : '-'}` +
+              (rc !== 0 ? `  rc=${rc}` : '') +
+              (j.corrupt ? `  CORRUPT=${j.corrupt}` : '') +
+              (j.errors ? `  errors=${j.errors}` : '') +
+              (stderr ? `\n      ${stderr.split('\n').join('\n      ')}` : ''),
+          )
+        }
+        runs.push(rec)
+        fs.appendFileSync(jsonl, JSON.stringify({ ...rec, rate: Number.isFinite(rec.rate) ? rec.rate : null, per_cpu_s: Number.isFinite(rec.per_cpu_s) ? rec.per_cpu_s : null }) + '\n')
+        await sleep(300) // let the server tear the run's connections down
+      }
+    }
+  }
+  for (const s of servers) await s.stop()
+
+  const date = new Date().toISOString().replace('T', ' ').replace(/\..*/, ' UTC')
+  const header = [
+    `Command: \`${command}\`, ${date}.`,
+    `Machine: ${mach.cpus} CPUs (${mach.cpu_model}), ${mach.kernel}, Node.js ${mach.node}; amy at commit ${mach.commit}.`,
+    `Each run: ${opts.warmup} s warm-up + ${opts.duration} s measured; ${opts.rounds} round(s), servers measured back to back in each round (${labels.map((l, i) => String.fromCharCode(65 + i)).join(' ')} per scenario).`,
+    specs.map((s, i) => `- ${String.fromCharCode(65 + i)} = **${s.label}**: \`${s.cmd}\``).join('\n'),
+  ].join('\n\n')
+  const legend =
+    'Rates and srv/lg cpu are medians over the rounds (rates with [min-max]); p50/p99 are medians of each run\'s batch round-trip percentiles. ' +
+    '*srv cpu* / *lg cpu*: cores used by the server\'s process group / by the load generator in the measured window; ' +
+    '*other cpu*: the rest of the machine\'s busy cores in the window (interrupt work of the loopback traffic, other processes). ' +
+    '*per cpu-s*: messages (e: connections) per server CPU-second. Ratios: median of the per-round ratios against A [min-max].'
+  const others = runs.filter(isOk).map(otherCpu).filter(Number.isFinite)
+  const busyNote = others.length && median(others) > 0.3
+    ? `\n\nThe machine was not quiet: *other cpu* was ${median(others).toFixed(2)} cores in the median run (up to ${Math.max(...others).toFixed(2)}), so the servers and the load generator shared the two cores with other work; absolute figures are lower and noisier than on a quiet machine.`
+    : ''
+  const body = `${header}${busyNote}\n\n${summarize(runs, labels, opts.scenarios)}\n\n${legend}`
+  fs.writeFileSync(mdFile, `# Benchmark ${stamp}\n\n${body}\n`)
+  console.log(`\n${body}\n`)
+  log(`raw runs: ${path.relative(ROOT, jsonl)}, summary: ${path.relative(ROOT, mdFile)}, server logs: ${path.relative(ROOT, logDir)}/`)
+  if (exitCode === 2) log('bench: CORRUPTION detected: a server echoed bytes that were not sent on that connection')
+  else if (exitCode) log('bench: some runs failed (see above)')
+  if (opts.writeDoc) {
+    if (exitCode) log('bench: not writing docs/benchmarks.md from a run with failures')
+    else {
+      writeDoc(body)
+      log(`wrote the results section of ${path.relative(ROOT, DOC)}`)
+    }
+  }
+  return exitCode
+}
+
+// ---------------------------------------------------------------- selftest
+
+async function selftest(opts) {
+  build(path.join(BENCH, 'loadgen.c'), LOADGEN)
+  let passed = 0
+  let failed = 0
+  const short = ['--warmup', '0.3', '--duration', '1.5']
+  const check = async (name, spec, env, args, want) => {
+    const srv = new Server(spec, env)
+    let res
+    try {
+      await srv.start(null)
+      res = await runLoadgen(['--port', String(srv.port), ...args, ...short, '--cpu-pgid', String(srv.pid)], 30000)
+    } catch (err) {
+      res = { rc: -1, json: null, stderr: err.message }
+    } finally {
+      await srv.stop()
+    }
+    const j = res.json ?? {}
+    const ok = want === 0 ? res.rc === 0 && j.corrupt === 0 && j.errors === 0 && j.connect_failures === 0 && (j.msgs ?? j.cycles) > 0 : res.rc === want
+    ok ? passed++ : failed++
+    log(`${ok ? 'ok  ' : 'FAIL'} ${name} (rc=${res.rc}, want ${want}${j.corrupt ? `, corrupt=${j.corrupt}` : ''})${ok ? '' : `\n     ${res.stderr}\n     ${JSON.stringify(j)}`}`)
+  }
+  const bad = { label: 'bad-echo', cmd: 'node bench/selftest/bad-echo.mjs' }
+  const small = ['--mode', 'echo', '--conns', '4', '--size', '1000', '--pipeline', '4']
+  await check('a bit flip is caught', bad, { BAD: 'flip' }, small, 2)
+  await check('cross-talk between connections is caught', bad, { BAD: 'cross' }, small, 2)
+  await check('a duplicated chunk is caught', bad, { BAD: 'dup' }, small, 2)
+  await check('the faultless control passes', bad, { BAD: 'ok' }, small, 0)
+  // No server at all: exit 3, not a result.
+  const port = await freePort()
+  const none = await runLoadgen(['--port', String(port), ...small, ...short], 30000)
+  none.rc === 3 ? passed++ : failed++
+  log(`${none.rc === 3 ? 'ok  ' : 'FAIL'} no server: no result (rc=${none.rc}, want 3)`)
+  // Every configured server: 4 MiB batches (partial reads/writes on both sides) and churn.
+  for (const spec of opts.servers) {
+    await check(`${spec.label}: 8 conns x 4 MiB batches`, spec, {}, ['--mode', 'echo', '--conns', '8', '--size', '1048576', '--pipeline', '4'], 0)
+    await check(`${spec.label}: connect churn`, spec, {}, ['--mode', 'churn', '--conns', '32', '--size', '64'], 0)
+  }
+  log(`${passed} passed, ${failed} failed`)
+  return failed ? 1 : 0
+}
+
+// ---------------------------------------------------------------- main
+
+const opts = options()
+try {
+  process.exitCode = opts.selftest ? await selftest(opts) : await bench(opts)
+} catch (err) {
+  log(`bench: ${err.stack ?? err}`)
+  killEverything()
+  process.exitCode = 1
+}
