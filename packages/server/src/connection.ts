@@ -357,6 +357,10 @@ export class Connection<State = unknown> {
   }
 
   #sendFin(): void {
+    // Idempotent: on connect, opened() may already have ended this side (a
+    // pipe forwarding a quick EOF), and a second shutdown() of a connection
+    // both sides already finished fails with ENOTCONN.
+    if (this.#finSent) return
     this.#finSent = true
     try {
       this.stream.shutdown('write')

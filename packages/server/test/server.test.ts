@@ -201,6 +201,30 @@ t.test('connect + pipe: a proxy moves bytes both ways and forwards end-of-stream
   t.ok(got.equals(payload), '6 MiB through the proxy and back, intact, then end')
 })
 
+// Regression: a client that sent and ended before the upstream connected
+// lost its echo about one time in twenty (a second shutdown() after the
+// pipe had already forwarded the end failed with ENOTCONN).
+t.test('proxy: send-and-end before the upstream connects loses nothing', async t => {
+  const upstream = net.createServer({ allowHalfOpen: true }, s => { s.on('error', () => {}); s.pipe(s) })
+  await new Promise<void>(r => upstream.listen(0, '127.0.0.1', r))
+  t.teardown(() => upstream.close())
+  const upstreamPort = (upstream.address() as net.AddressInfo).port
+  const [, port] = await started(t, { handler: fixture('proxy.js'), threads: 2, handlerData: { port: upstreamPort } })
+  let bad = 0
+  for (let i = 0; i < 150; i++) {
+    const got = await new Promise<string>(resolve => {
+      const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => s.end(`hello ${i}`))
+      let text = ''
+      s.setEncoding('utf8')
+      s.on('data', (c: string) => { text += c })
+      s.on('end', () => { s.end(); resolve(text) })
+      s.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code}`))
+    })
+    if (got !== `hello ${i}`) bad++
+  }
+  t.equal(bad, 0, '150 quick send-and-end connections all echoed')
+})
+
 t.test('close(): graceful ends connections; force destroys; listen after close fails', async t => {
   const server = createServer({ handler: fixture('commands.js'), threads: 1 })
   const { port } = await server.listen({ port: 0 })

@@ -1,0 +1,251 @@
+// The chat example as a user runs it: `npm start` (node dist/main.js) with
+// PORT=0 THREADS=2, driven by real line clients, stopped with SIGTERM.
+import t from 'tap'
+import net from 'node:net'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+
+const WAIT_MS = 5000
+
+/** A line client: collects every line the server sends. */
+class Client {
+  readonly lines: string[] = []
+  ended = false
+  closed = false
+  #partial = ''
+  #waiters: (() => void)[] = []
+  readonly socket: net.Socket
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      const parts = (this.#partial + chunk).split('\n')
+      this.#partial = parts.pop()!
+      this.lines.push(...parts)
+      this.#wake()
+    })
+    socket.on('end', () => {
+      this.ended = true
+      this.#wake()
+    })
+    socket.on('close', () => {
+      this.closed = true
+      this.#wake()
+    })
+    socket.on('error', () => {}) // 'close' follows
+  }
+
+  static connect(port: number): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => resolve(new Client(socket)))
+      socket.once('error', reject)
+    })
+  }
+
+  send(...lines: string[]): void {
+    this.socket.write(lines.map(l => l + '\n').join(''))
+  }
+
+  /** Resolves once `done()` holds; rejects after `ms` with `what`. */
+  until(what: string, done: () => boolean, ms = WAIT_MS): Promise<void> {
+    if (done()) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}; got: ${JSON.stringify(this.lines.slice(-10))}`)), ms)
+      const check = (): void => {
+        if (done()) {
+          clearTimeout(timer)
+          resolve()
+        } else this.#waiters.push(check)
+      }
+      this.#waiters.push(check)
+    })
+  }
+
+  /** Waits for a line equal to `line` (string) or matching it (RegExp). */
+  async expect(line: string | RegExp, ms?: number): Promise<string> {
+    const match = (l: string): boolean => (typeof line === 'string' ? l === line : line.test(l))
+    await this.until(`line ${String(line)}`, () => this.lines.some(match), ms)
+    return this.lines.find(match)!
+  }
+
+  /** Joins and waits for the server's confirmation. */
+  async enter(nick: string, room: string): Promise<void> {
+    this.send(`/nick ${nick}`, `/join ${room}`)
+    await this.expect(`* you joined ${room} as ${nick}`)
+  }
+
+  texts(): string[] {
+    return this.lines.filter(l => !l.startsWith('* ') && !l.startsWith('! '))
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const w of waiters) w()
+  }
+
+  close(): void {
+    this.socket.destroy()
+  }
+}
+
+/** A tap test object, as handed to a t.test callback. */
+type TestT = Parameters<Parameters<typeof t.test>[0]>[0]
+
+const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+async function startChat(t: TestT): Promise<{ child: ChildProcess; port: number; exited: Promise<number | string | null> }> {
+  const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'main.js')], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', THREADS: '2' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  const exited = new Promise<number | string | null>(resolve => child.once('exit', (code, signal) => resolve(code ?? signal)))
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no ready line within 10 s')), 10000)
+    child.stdout!.setEncoding('utf8')
+    child.stdout!.once('data', (d: string) => {
+      clearTimeout(timer)
+      resolve(d)
+    })
+    child.once('exit', code => reject(new Error(`exited early with ${code}`)))
+  })
+  const match = /^chat server listening on 127\.0\.0\.1:(\d+)$/m.exec(line)
+  t.ok(match, `ready line: ${line.trim()}`)
+  return { child, port: Number(match![1]), exited }
+}
+
+t.test('the chat example', async t => {
+  const { child, port, exited } = await startChat(t)
+  const clients: Client[] = []
+  const connect = async (): Promise<Client> => {
+    const c = await Client.connect(port)
+    clients.push(c)
+    return c
+  }
+  t.teardown(() => clients.forEach(c => c.close()))
+
+  await t.test('a guest is greeted and not in a room; errors for bad input', async t => {
+    const c = await connect()
+    const welcome = await c.expect(/^\* welcome, guest-\d+: /)
+    t.match(welcome, /\/nick NAME, then \/join ROOM/)
+    c.send('hello?')
+    await c.expect('! you are not in a room: /join ROOM first')
+    c.send('/frobnicate now')
+    await c.expect('! unknown command /frobnicate (try /help)')
+    c.send('/nick bad name!')
+    await c.expect(/^! usage: \/nick NAME/)
+    c.send('/help')
+    await c.expect(/^\*   \/join ROOM/)
+    c.send('/quit')
+    await c.expect('* bye')
+    await c.until('the server to close the connection', () => c.ended)
+    t.pass('/quit says bye and ends the connection')
+  })
+
+  await t.test('text goes to the others in the room, not to the sender nor to other rooms', async t => {
+    const alice = await connect()
+    const bob = await connect()
+    const carol = await connect()
+    const dave = await connect() // another room
+    await alice.enter('alice', 'lounge')
+    await bob.enter('bob', 'lounge')
+    await carol.enter('carol', 'lounge')
+    await dave.enter('dave', 'kitchen')
+
+    alice.send('hello, lounge', '//slash is literal')
+    await bob.expect('alice: /slash is literal')
+    await carol.expect('alice: /slash is literal')
+    t.same(bob.texts(), ['alice: hello, lounge', 'alice: /slash is literal'], 'bob got both lines, in order')
+    t.same(carol.texts(), ['alice: hello, lounge', 'alice: /slash is literal'], 'carol too')
+
+    dave.send('kitchen only')
+    bob.send('from bob')
+    await alice.expect('bob: from bob')
+    await carol.expect('bob: from bob')
+    // Give any misrouted line time to arrive before checking it did not.
+    await sleep(200)
+    t.same(alice.texts(), ['bob: from bob'], 'the sender does not get its own lines; other rooms are not heard')
+    t.same(dave.texts(), [], 'the other room heard nothing of the lounge')
+    t.notOk(carol.lines.includes('dave: kitchen only'), 'the lounge did not hear the kitchen')
+  })
+
+  await t.test('joins, nick changes and leaves are announced to the room', async t => {
+    const erin = await connect()
+    const frank = await connect()
+    await erin.enter('erin', 'hall')
+    frank.send('/join hall')
+    const joined = await erin.expect(/^\* guest-\d+ joined hall$/)
+    t.pass(joined)
+    frank.send('/nick frank')
+    await erin.expect(/^\* guest-\d+ is now frank$/)
+    frank.send('/leave')
+    await frank.expect('* you left hall')
+    await erin.expect('* frank left hall')
+    frank.send('still here?')
+    await frank.expect('! you are not in a room: /join ROOM first')
+    frank.send('/join hall')
+    await erin.expect('* frank joined hall')
+    frank.send('/join other')
+    await erin.until('frank to leave for another room', () => erin.lines.filter(l => l === '* frank left hall').length === 2)
+    t.pass('switching rooms leaves the old one')
+    frank.send('/join hall')
+    await erin.until('frank to rejoin', () => erin.lines.filter(l => l === '* frank joined hall').length === 2)
+    frank.close() // a hang-up leaves the room too
+    await erin.until('the hang-up to be announced', () => erin.lines.filter(l => l === '* frank left hall').length === 3)
+    t.pass('a disconnect is announced as a leave')
+  })
+
+  await t.test('members on both workers all receive every line, in order per sender', async t => {
+    const members = await Promise.all(Array.from({ length: 8 }, () => connect()))
+    for (const [i, m] of members.entries()) await m.enter(`m${i}`, 'big')
+    const ids = members.map(m => /guest-(\d+)/.exec(m.lines[0]!)![1])
+    t.ok(ids.length === 8, `8 members (connection ids ${ids.join(' ')}, spread over 2 workers by the acceptor)`)
+    const PER_SENDER = 50
+    // Three senders interleave; everyone else must see each one's lines in order.
+    const senders = [0, 3, 6]
+    for (let seq = 0; seq < PER_SENDER; seq++) for (const s of senders) members[s]!.send(`msg ${s} ${seq}`)
+    for (const [i, m] of members.entries()) {
+      const expected = senders.filter(s => s !== i).length * PER_SENDER
+      await m.until(`m${i} to get ${expected} lines`, () => m.texts().filter(l => l.includes(': msg ')).length >= expected)
+    }
+    await sleep(200)
+    for (const [i, m] of members.entries()) {
+      const got = m.texts().filter(l => l.includes(': msg '))
+      for (const s of senders) {
+        const mine = got.filter(l => l.startsWith(`m${s}: `))
+        const want = s === i ? [] : Array.from({ length: PER_SENDER }, (_, seq) => `m${s}: msg ${s} ${seq}`)
+        t.same(mine, want, `m${i} got m${s}'s lines exactly once, in order`)
+      }
+    }
+  })
+
+  await t.test('a line longer than 4096 bytes gets an error, then the connection is closed', async t => {
+    const gina = await connect()
+    const hank = await connect()
+    await gina.enter('gina', 'limits')
+    await hank.enter('hank', 'limits')
+    hank.send('x'.repeat(4096)) // exactly the limit: fine
+    await gina.expect(`hank: ${'x'.repeat(4096)}`)
+    hank.socket.write('before\n' + 'y'.repeat(5000) + '\n')
+    await hank.expect('! line longer than 4096 bytes; closing')
+    await hank.until('the server to close the connection', () => hank.ended || hank.closed)
+    await gina.expect('hank: before')
+    await gina.expect('* hank left limits')
+    t.notOk(gina.lines.some(l => l.includes('yyyy')), 'the overlong line was not relayed')
+  })
+
+  await t.test('SIGTERM: the process exits 0', async t => {
+    const idle = await connect()
+    await idle.enter('idle', 'lobby')
+    child.kill('SIGTERM')
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<string>(resolve => (timer = setTimeout(() => resolve('still running after 10 s'), 10000)))
+    t.equal(await Promise.race([exited, timeout]), 0, 'exit code 0')
+    clearTimeout(timer)
+    await idle.until('the server to end the connection', () => idle.ended || idle.closed)
+  })
+})

@@ -1,0 +1,39 @@
+// Runs in every worker thread: each accepted connection gets an outbound
+// connection to the upstream, and pipe() both ways moves the bytes (with
+// backpressure, forwarding end-of-stream; on Linux via splice(2), never
+// through JavaScript). Each side's state is the other side.
+import { connect, defineHandler, pipe, type Connection, type WorkerContext } from '@amy/server'
+
+/** What main.ts passes as handlerData: the upstream, its host already an IP address. */
+export interface Upstream {
+  host: string
+  port: number
+  /** As the user wrote it, for messages. */
+  label: string
+}
+
+let upstream: Upstream
+
+export default defineHandler<Connection>({
+  setup(context: WorkerContext) {
+    upstream = context.data as Upstream
+  },
+
+  open(client) {
+    if (client.outbound) return // the upstream side connected: the pipes already run
+    const up = connect({ host: upstream.host, port: upstream.port })
+    up.state = client
+    client.state = up
+    pipe(client, up) // bytes written before the connect completes are queued
+    pipe(up, client)
+  },
+
+  close(conn, err) {
+    if (!conn.outbound || err === undefined) return
+    const client = conn.state
+    const what = conn.connecting ? 'connect to' : 'connection to'
+    console.error(`proxy: ${what} upstream ${upstream.label} failed (${err.message}); closing client connection ${client?.id ?? '?'}`)
+    // pipe() already destroys the other side on an error; make it explicit.
+    if (client !== undefined && !client.closed) client.destroy()
+  },
+})
