@@ -12,6 +12,7 @@
         "src/binding/channel.cc",
         "src/binding/tcp_binding.cc",
         "src/binding/js_errors.cc",
+        "src/binding/hot_io.cc",
         "src/binding/splice_binding.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "src"],

@@ -33,6 +33,8 @@ export declare class NativePoller {
   stop(): void
   close(): void
   setRef(ref: boolean): void
+  /** Inside onBatch of a started poller: the next batch now (0 if none). */
+  pollNow(): number
   /** Opens the fd hand-off inbox; returns the id its notifications carry. */
   openInbox(): number
   /** Moves handed-over fds into out; returns how many. */

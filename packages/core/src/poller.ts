@@ -21,6 +21,11 @@ export interface PollerOptions {
  */
 export type RawBatchHandler = (count: number, ids: Float64Array, flags: Uint8Array) => void
 
+// Batches handled per wake-up of the event loop: after each, the selector is
+// polled again at once (what arrived meanwhile), up to this many, before
+// timers, I/O and microtasks of the thread get their turn.
+const ROUNDS_PER_WAKE = 8
+
 const READABLE = 1
 const WRITABLE = 2
 const HANGUP = 4
@@ -101,7 +106,14 @@ export class Poller {
     this.#checkOpen()
     if (typeof onBatch !== 'function') throw new AmyError('ERR_INVALID_ARG_TYPE', 'onBatch must be a function')
     if (this.#started) throw new AmyError('ERR_POLLER_STARTED', 'the poller is already started')
-    this.#native.start((count: number) => onBatch(this.#batch(count)))
+    const native = this.#native
+    native.start((count: number) => {
+      for (let round = 1; count > 0; round++) {
+        onBatch(this.#batch(count))
+        if (round === ROUNDS_PER_WAKE || !this.#started) break
+        count = native.pollNow()
+      }
+    })
     this.#started = true
   }
 
@@ -112,7 +124,14 @@ export class Poller {
     if (this.#started) throw new AmyError('ERR_POLLER_STARTED', 'the poller is already started')
     const ids = this.#ids
     const flags = this.#flags
-    this.#native.start((count: number) => onBatch(count, ids, flags))
+    const native = this.#native
+    native.start((count: number) => {
+      for (let round = 1; count > 0; round++) {
+        onBatch(count, ids, flags)
+        if (round === ROUNDS_PER_WAKE || !this.#started) break
+        count = native.pollNow()
+      }
+    })
     this.#started = true
   }
 

@@ -3,6 +3,7 @@
 #include "binding/addon.h"
 
 #include "binding/channel.h"
+#include "binding/hot_io.h"
 #include "binding/poller_wrap.h"
 #include "binding/registrar_wrap.h"
 #include "binding/splice_binding.h"
@@ -21,6 +22,7 @@ AmyAddon::AmyAddon(Napi::Env env, Napi::Object exports) {
                            InstanceValue("NativeSender", SenderWrap::Define(env), napi_enumerable),
                        });
   define_tcp(env, exports);
+  define_hot_io(env, exports);
   define_splice(env, exports);
 #if defined(__linux__)
   exports.Set("backend", Napi::String::New(env, "epoll"));

@@ -31,6 +31,7 @@ class PollerWrap : public Napi::ObjectWrap<PollerWrap> {
   Napi::Value OpenInbox(const Napi::CallbackInfo& info);
   Napi::Value TakeHandedOver(const Napi::CallbackInfo& info);
   Napi::Value SetOwnsSources(const Napi::CallbackInfo& info);
+  Napi::Value PollNow(const Napi::CallbackInfo& info);
 
   size_t drain(int timeout_ms);  // select() into the shared arrays
   void close_now();

@@ -162,22 +162,6 @@ Napi::Value TcpConnect(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// read(fd, buf) -> bytes, 0 at end of stream, -1 would block
-Napi::Value Read(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = arg_fd(info, 0);
-  auto buf = arg_bytes(info, 1, "buf");
-  return io_result(env, guarded(env, [&] { return os::sock_read(fd, buf.Data(), buf.ByteLength()); }));
-}
-
-// write(fd, buf) -> bytes or -1 (would block)
-Napi::Value Write(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = arg_fd(info, 0);
-  auto buf = arg_bytes(info, 1, "buf");
-  return io_result(env, guarded(env, [&] { return os::sock_write(fd, buf.Data(), buf.ByteLength()); }));
-}
-
 // writev(fd, bufs) -> bytes or -1 (would block); at most IOV_MAX buffers
 // are offered per call, so a long list is a partial write, not an error.
 Napi::Value Writev(const Napi::CallbackInfo& info) {
@@ -274,8 +258,6 @@ void define_tcp(Napi::Env env, Napi::Object exports) {
   exports.Set("acceptBatch", Napi::Function::New<AcceptBatch>(env, "acceptBatch"));
   exports.Set("tcpConnect", Napi::Function::New<TcpConnect>(env, "tcpConnect"));
   exports.Set("formatAddress", Napi::Function::New<FormatAddress>(env, "formatAddress"));
-  exports.Set("read", Napi::Function::New<Read>(env, "read"));
-  exports.Set("write", Napi::Function::New<Write>(env, "write"));
   exports.Set("writev", Napi::Function::New<Writev>(env, "writev"));
   exports.Set("shutdown", Napi::Function::New<Shutdown>(env, "shutdown"));
   exports.Set("takeError", Napi::Function::New<TakeError>(env, "takeError"));

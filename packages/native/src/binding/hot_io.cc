@@ -1,0 +1,105 @@
+#include "binding/hot_io.h"
+
+#include <cerrno>
+#include <string>
+
+#include "os/errors.h"
+#include "os/socket.h"
+
+namespace amy::binding {
+
+namespace {
+
+// Throws a JavaScript Error with code/errno/syscall (as js_errors.cc does).
+void throw_sys(napi_env env, const char* syscall, int err) {
+  os::SysError described(syscall, err);
+  napi_value message, error, code, errno_value, syscall_value;
+  if (napi_create_string_utf8(env, described.what(), NAPI_AUTO_LENGTH, &message) != napi_ok ||
+      napi_create_error(env, nullptr, message, &error) != napi_ok) {
+    return;
+  }
+  napi_create_string_utf8(env, os::errno_name(err), NAPI_AUTO_LENGTH, &code);
+  napi_create_int32(env, -err, &errno_value);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
+  napi_set_named_property(env, error, "code", code);
+  napi_set_named_property(env, error, "errno", errno_value);
+  napi_set_named_property(env, error, "syscall", syscall_value);
+  napi_throw(env, error);
+}
+
+void throw_type(napi_env env, const char* message) {
+  napi_value msg, error, code;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_type_error(env, nullptr, msg, &error);
+  napi_create_string_utf8(env, "ERR_INVALID_ARG_TYPE", NAPI_AUTO_LENGTH, &code);
+  napi_set_named_property(env, error, "code", code);
+  napi_throw(env, error);
+}
+
+// (fd, Uint8Array) -> fd, data, length; false (with a pending exception) if bad.
+bool fd_and_bytes(napi_env env, napi_callback_info info, int* fd, uint8_t** data, size_t* length) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2) {
+    throw_type(env, "expected (fd, bytes)");
+    return false;
+  }
+  if (napi_get_value_int32(env, argv[0], fd) != napi_ok || *fd < 0) {
+    throw_type(env, "fd must be a non-negative integer");
+    return false;
+  }
+  napi_typedarray_type type;
+  void* raw;
+  size_t offset;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, argv[1], &type, length, &raw, &buffer, &offset) != napi_ok || type != napi_uint8_array) {
+    throw_type(env, "bytes must be a Uint8Array or Buffer");
+    return false;
+  }
+  *data = static_cast<uint8_t*>(raw);
+  return true;
+}
+
+napi_value number(napi_env env, long n) {
+  napi_value out;
+  napi_create_int64(env, n, &out);
+  return out;
+}
+
+// read(fd, buf) -> bytes, 0 at end of stream, -1 would block
+napi_value Read(napi_env env, napi_callback_info info) {
+  int fd;
+  uint8_t* data;
+  size_t length;
+  if (!fd_and_bytes(env, info, &fd, &data, &length)) return nullptr;
+  try {
+    return number(env, os::sock_read(fd, data, length));
+  } catch (const os::SysError& e) {
+    throw_sys(env, e.syscall(), e.err());
+    return nullptr;
+  }
+}
+
+// write(fd, buf) -> bytes or -1 (would block)
+napi_value Write(napi_env env, napi_callback_info info) {
+  int fd;
+  uint8_t* data;
+  size_t length;
+  if (!fd_and_bytes(env, info, &fd, &data, &length)) return nullptr;
+  try {
+    return number(env, os::sock_write(fd, data, length));
+  } catch (const os::SysError& e) {
+    throw_sys(env, e.syscall(), e.err());
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+void define_hot_io(napi_env env, napi_value exports) {
+  napi_value fn;
+  if (napi_create_function(env, "read", NAPI_AUTO_LENGTH, Read, nullptr, &fn) == napi_ok) napi_set_named_property(env, exports, "read", fn);
+  if (napi_create_function(env, "write", NAPI_AUTO_LENGTH, Write, nullptr, &fn) == napi_ok) napi_set_named_property(env, exports, "write", fn);
+}
+
+}  // namespace amy::binding
