@@ -61,6 +61,8 @@ export class Connection<State = unknown> {
   pipedFrom: Connection | undefined
   /** @internal the kernel pipe that carries this connection's bytes to pipedTo (Linux) */
   splice: SplicePipe | undefined
+  /** @internal bulk mode: readable edges splice instead of read (see runtime.pump) */
+  spliceActive = false
   /** @internal the source ended while the pipe still held bytes */
   spliceEofPending = false
 
@@ -241,7 +243,7 @@ export class Connection<State = unknown> {
       else this.#host.writableIdle(this)
     }
     if (flags & (READABLE | HANGUP) && !this.#closed) {
-      if (this.splice !== undefined) this.#host.pump(this)
+      if (this.spliceActive) this.#host.pump(this)
       else this.readable((flags & HANGUP) !== 0)
     }
   }
@@ -280,6 +282,11 @@ export class Connection<State = unknown> {
       this.lastActive = host.now
       host.deliver(this, buf.subarray(0, n))
       if (this.#closed) return
+      if (this.spliceActive) {
+        // A full read switched this pipe to splice: the rest goes in-kernel.
+        this.#host.pump(this)
+        return
+      }
       if (this.#paused) {
         this.#readPending = true
         return
@@ -308,6 +315,10 @@ export class Connection<State = unknown> {
     if (this.#needDrain) {
       this.#needDrain = false
       this.#host.drained(this)
+      if (this.#closed) return true
+    } else if (this.pipedFrom?.spliceActive) {
+      // A spliced source waits for this queue to empty (order), drain or not.
+      this.#host.pump(this.pipedFrom)
       if (this.#closed) return true
     }
     if (this.#ending && !this.#finSent) this.#sendFin()

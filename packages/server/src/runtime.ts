@@ -18,6 +18,12 @@ const READ_BUFFER_SIZE = 64 * 1024
 const SPLICE_PIPE_SIZE = 256 * 1024
 // Per pump call, for fairness between connections of one worker.
 const SPLICE_MAX_BYTES = 1 << 20
+// A pipe copies through the read buffer while reads come back short (two
+// syscalls per direction per message, like recv/send proxies) and splices
+// once a read fills the buffer (bulk: no copies). splice costs three calls
+// per direction for a small message, so it only pays for bulk. It returns
+// to copying when a splice pass moved less than this and left nothing.
+const SPLICE_BACK_TO_COPY = 16 * 1024
 const INBOX_BATCH = 256
 
 /**
@@ -48,6 +54,7 @@ export class WorkerRuntime implements ConnectionHost {
   #dirty: Connection[] = []
   #readLater: Connection[] = []
   #pumpLater: Connection[] = []
+  #pumpScheduled = false
   #peers: Sender<never>[] = []
   #idleTimer = 0
   #idleWatched = 0
@@ -112,7 +119,7 @@ export class WorkerRuntime implements ConnectionHost {
     // A source that waited for this (outbound) destination to connect has
     // bytes no new edge will announce.
     const source = conn.pipedFrom
-    if (source?.splice !== undefined && !source.closed) this.pump(source)
+    if (source?.spliceActive && !source.closed) this.pump(source)
   }
 
   /**
@@ -145,13 +152,19 @@ export class WorkerRuntime implements ConnectionHost {
       // Forward the end only once the pipe has delivered everything.
       if (result.buffered === 0) {
         source.spliceEofPending = false
+        source.spliceActive = false
         source.splice = undefined
         pipe.close()
         source.endOfStream()
       }
       return
     }
-    if (!result.sourceDrained && !result.destBlocked) this.#pumpLater.push(source) // budget used up
+    if (!result.sourceDrained && !result.destBlocked) {
+      this.#schedulePump(source) // budget used up; no edge will come for the rest
+    } else if (result.sourceDrained && result.buffered === 0 && result.movedIn < SPLICE_BACK_TO_COPY) {
+      source.spliceActive = false // small again: copying is cheaper
+      source.resume()
+    }
   }
 
   writableIdle(conn: Connection): void {
@@ -163,7 +176,11 @@ export class WorkerRuntime implements ConnectionHost {
     const target = conn.pipedTo
     if (target !== undefined) {
       if (target.closed || target.ending) return
-      if (!target.write(bytes)) conn.pause() // resumed when the target drains
+      const accepted = target.write(bytes)
+      // A full read means bulk: splice from now on (its pump waits for the
+      // target's queue itself, so the source is not paused).
+      if (conn.splice !== undefined && bytes.length === this.readBuffer.length) conn.spliceActive = true
+      else if (!accepted) conn.pause() // resumed when the target drains
       return
     }
     const data = this.#handler.data
@@ -187,7 +204,7 @@ export class WorkerRuntime implements ConnectionHost {
   drained(conn: Connection): void {
     // A pipe's source paused (or, spliced, held back) until this drain.
     const source = conn.pipedFrom
-    if (source?.splice !== undefined) this.pump(source)
+    if (source?.spliceActive) this.pump(source)
     else source?.resume()
     this.#call(conn, 'drain', () => this.#handler.drain?.(conn))
   }
@@ -238,7 +255,10 @@ export class WorkerRuntime implements ConnectionHost {
       this.inBatch = false
       this.#flushDirty()
       if (this.#readLater.length > 0) this.#runReadLater()
-      if (this.#pumpLater.length > 0) setImmediate(this.#runPumpLater)
+      if (this.#pumpLater.length > 0 && !this.#pumpScheduled) {
+        this.#pumpScheduled = true
+        setImmediate(this.#runPumpLater)
+      }
     }
   }
 
@@ -259,7 +279,16 @@ export class WorkerRuntime implements ConnectionHost {
     if (!wasInBatch) this.#flushDirty()
   }
 
+  #schedulePump(source: Connection): void {
+    this.#pumpLater.push(source)
+    if (!this.inBatch && !this.#pumpScheduled) {
+      this.#pumpScheduled = true
+      setImmediate(this.#runPumpLater)
+    }
+  }
+
   readonly #runPumpLater = (): void => {
+    this.#pumpScheduled = false
     const list = this.#pumpLater
     this.#pumpLater = []
     for (const source of list) this.pump(source)
@@ -296,13 +325,11 @@ export class WorkerRuntime implements ConnectionHost {
   pipe(from: Connection, to: Connection): void {
     from.pipedTo = to
     to.pipedFrom = from
-    // Linux: the bytes go socket -> kernel pipe -> socket, never through here.
-    if (spliceSupported && from.splice === undefined) {
-      from.splice = new SplicePipe({ capacity: SPLICE_PIPE_SIZE })
-      // Bytes may already wait in the source: no new edge would announce them.
-      this.#pumpLater.push(from)
-      if (!this.inBatch) setImmediate(this.#runPumpLater)
-    }
+    // Linux: bulk bytes go socket -> kernel pipe -> socket (see
+    // SPLICE_BACK_TO_COPY); the pipe starts copying.
+    if (spliceSupported && from.splice === undefined) from.splice = new SplicePipe({ capacity: SPLICE_PIPE_SIZE })
+    // Bytes may already wait in the source: no new edge would announce them.
+    this.scheduleRead(from)
   }
 
   // ---- pub/sub -------------------------------------------------------------
