@@ -73,3 +73,14 @@ export class LineClient {
 export function sleep(ms: number): Promise<void> {
   return new Promise(resolve => setTimeout(resolve, ms))
 }
+
+/** Sends `payload`, half-closes, and resolves with everything received until the server's end. */
+export function sendAndCollect(port: number, payload: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    const s = net.connect({ host: '127.0.0.1', port }, () => s.end(payload))
+    s.on('data', (c: Buffer) => chunks.push(c))
+    s.on('end', () => resolve(Buffer.concat(chunks)))
+    s.on('error', reject)
+  })
+}

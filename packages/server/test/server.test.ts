@@ -4,7 +4,7 @@ import { Writable } from 'node:stream'
 import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
 import { createServer, publish, type Server } from '@amy/server'
-import { LineClient, fixture, sleep } from './helpers'
+import { LineClient, fixture, sendAndCollect, sleep } from './helpers'
 
 async function started(t: Test, options: Parameters<typeof createServer>[0]): Promise<[Server, number]> {
   const server = createServer(options)
@@ -44,13 +44,7 @@ t.test('echo across 2 workers, balanced by live connections; stats add up', asyn
 t.test('large payloads echo byte for byte through the workers', async t => {
   const [, port] = await started(t, { handler: fixture('echo.js'), threads: 2 })
   const payload = randomBytes(4 << 20)
-  const got = await new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = []
-    const s = net.connect({ host: '127.0.0.1', port }, () => s.end(payload))
-    s.on('data', c => chunks.push(c))
-    s.on('end', () => resolve(Buffer.concat(chunks)))
-    s.on('error', reject)
-  })
+  const got = await sendAndCollect(port, payload)
   t.ok(got.equals(payload), '4 MiB intact')
 })
 
@@ -191,13 +185,7 @@ t.test('connect + pipe: a proxy moves bytes both ways and forwards end-of-stream
   const upstreamPort = (upstream.address() as net.AddressInfo).port
   const [, port] = await started(t, { handler: fixture('proxy.js'), threads: 2, handlerData: { port: upstreamPort } })
   const payload = randomBytes(6 << 20)
-  const got = await new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = []
-    const s = net.connect({ host: '127.0.0.1', port }, () => s.end(payload))
-    s.on('data', c => chunks.push(c))
-    s.on('end', () => resolve(Buffer.concat(chunks)))
-    s.on('error', reject)
-  })
+  const got = await sendAndCollect(port, payload)
   t.ok(got.equals(payload), '6 MiB through the proxy and back, intact, then end')
 })
 
