@@ -234,6 +234,27 @@ t.test('close(): graceful ends connections; force destroys; listen after close f
   )
 })
 
+t.test('listen: several addresses; an address in use is a clear error', async t => {
+  const [server, port] = await started(t, { handler: fixture('echo.js'), threads: 1 })
+  const second = await server.listen({ host: '::1', port: 0 })
+  t.equal(server.addresses().length, 2, 'two listeners')
+  t.equal(second.family, 'IPv6')
+  const c = await LineClient.connect(port)
+  t.equal(await c.request('via v4'), 'via v4')
+  c.destroy()
+  const v6 = await new Promise<string>((resolve, reject) => {
+    const s = net.connect({ host: '::1', port: second.port }, () => s.end('via v6\n'))
+    let text = ''
+    s.setEncoding('utf8')
+    s.on('data', (d: string) => { text += d })
+    s.on('end', () => resolve(text.trim()))
+    s.on('error', reject)
+  })
+  t.equal(v6, 'via v6', 'the IPv6 listener serves too')
+  await t.rejects(server.listen({ port }), { code: 'EADDRINUSE', syscall: 'bind' })
+  t.equal(server.addresses().length, 2, 'a failed listen adds nothing')
+})
+
 t.test('an AbortSignal closes the server', async t => {
   const controller = new AbortController()
   const server = createServer({ handler: fixture('echo.js'), threads: 1, signal: controller.signal })
