@@ -98,6 +98,7 @@ export declare function shutdown(fd: number, how: 0 | 1 | 2): void
 export declare function takeError(fd: number): SysError | null
 export declare function errnoError(errno: number, syscall: string): SysError
 export declare function setNoDelay(fd: number, on: boolean): void
+export declare function getNoDelay(fd: number): boolean
 export declare function localAddress(fd: number): SocketAddressInfo
 export declare function peerAddress(fd: number): SocketAddressInfo
 export declare function adopt(fd: number): void

@@ -19,6 +19,11 @@ export interface BindOptions {
   noDelay?: boolean
 }
 
+// Linux copies TCP_NODELAY from a listening socket to the sockets it
+// accepts (checked here), so it is set once on the listener instead of
+// with one setsockopt per connection. Elsewhere it is set per connection.
+const INHERITS_NODELAY = process.platform === 'linux'
+
 /** A non-blocking, close-on-exec listening TCP socket. */
 export class TcpListener extends OwnedSocket {
   readonly #noDelay: boolean
@@ -36,7 +41,16 @@ export class TcpListener extends OwnedSocket {
     const port = checkPort(options.port ?? 0, true)
     const backlog = checkInteger('backlog', options.backlog ?? 511, 0, 2147483647)
     const fd = native.tcpListen(host, port, backlog, options.reusePort === true, options.ipv6Only === true)
-    return new TcpListener(fd, options.noDelay !== false)
+    const noDelay = options.noDelay !== false
+    if (noDelay && INHERITS_NODELAY) {
+      try {
+        native.setNoDelay(fd, true)
+      } catch (err) {
+        native.close(fd)
+        throw err
+      }
+    }
+    return new TcpListener(fd, noDelay)
   }
 
   /** Adopts a listening socket fd (made non-blocking and close-on-exec). */
@@ -57,7 +71,7 @@ export class TcpListener extends OwnedSocket {
   accept(): TcpStream | null {
     const fd = native.tcpAccept(this.openFd(), this.#peer)
     if (fd < 0) return null
-    if (this.#noDelay) {
+    if (this.#noDelay && !INHERITS_NODELAY) {
       try {
         native.setNoDelay(fd, true)
       } catch {
@@ -73,7 +87,7 @@ export class TcpListener extends OwnedSocket {
    * connections to other threads (`registrar.handOver`, `TcpStream.fromFd`).
    */
   acceptFds(out: Int32Array): number {
-    return native.acceptBatch(this.openFd(), out, this.#noDelay)
+    return native.acceptBatch(this.openFd(), out, this.#noDelay && !INHERITS_NODELAY)
   }
 
 }

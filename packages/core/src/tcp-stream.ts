@@ -109,6 +109,11 @@ export class TcpStream extends OwnedSocket {
     native.setNoDelay(this.openFd(), on)
   }
 
+  /** Whether TCP_NODELAY is set (read from the socket). */
+  get noDelay(): boolean {
+    return native.getNoDelay(this.openFd())
+  }
+
   get remoteAddress(): string | undefined {
     return this.#remoteInfo()?.address
   }

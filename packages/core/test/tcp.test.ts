@@ -183,3 +183,30 @@ t.test('fromFd adopts a connected socket handed over from elsewhere', async t =>
   client.write(Buffer.from('adopted'))
   t.equal(readAll(poller, adopted, id, 7).toString(), 'adopted')
 })
+
+t.test('TCP_NODELAY: on for accepted and connected streams, off when the listener says noDelay: false', async t => {
+  for (const noDelay of [true, false]) {
+    const poller = new Poller()
+    const listener = TcpListener.bind({ port: 0, noDelay })
+    const lid = poller.registrar.register(listener, Interest.Read)
+    const a = TcpStream.connect({ port: listener.address().port })
+    const b = TcpStream.connect({ port: listener.address().port })
+    t.equal(a.noDelay, true, 'a connected stream has it')
+    for (let i = 0; i < 10 && listener.accept() === null; i++) waitFor(poller, lid, 100, 1)
+    // (the accepted stream above is dropped; take the second through acceptFds)
+    const fds = new Int32Array(4)
+    let n = 0
+    for (let i = 0; i < 10 && n === 0; i++) {
+      n = listener.acceptFds(fds)
+      if (n === 0) waitFor(poller, lid, 100, 1)
+    }
+    t.equal(n, 1)
+    const viaFds = TcpStream.fromFd(fds[0]!, { adopt: false })
+    t.equal(viaFds.noDelay, noDelay, `acceptFds stream noDelay=${noDelay}`)
+    viaFds.close()
+    a.close()
+    b.close()
+    listener.close()
+    poller.close()
+  }
+})

@@ -373,13 +373,17 @@ export class Connection<State = unknown> {
     // both sides already finished fails with ENOTCONN.
     if (this.#finSent) return
     this.#finSent = true
+    // Both sides done: close() sends the FIN itself (after what the kernel
+    // still holds), so the shutdown() call would be one syscall too many.
+    if (this.#peerEnded) {
+      this.destroy()
+      return
+    }
     try {
       this.stream.shutdown('write')
     } catch (err) {
       this.destroy(err as Error)
-      return
     }
-    if (this.#peerEnded) this.destroy()
   }
 
   #onPeerEnd(): void {

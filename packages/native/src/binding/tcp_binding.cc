@@ -223,6 +223,12 @@ Napi::Value SetNoDelay(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value GetNoDelay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = arg_fd(info, 0);
+  return Napi::Boolean::New(env, guarded(env, [&] { return os::sock_get_nodelay(fd); }));
+}
+
 Napi::Value LocalAddress(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = arg_fd(info, 0);
@@ -263,6 +269,7 @@ void define_tcp(Napi::Env env, Napi::Object exports) {
   exports.Set("takeError", Napi::Function::New<TakeError>(env, "takeError"));
   exports.Set("errnoError", Napi::Function::New<ErrnoError>(env, "errnoError"));
   exports.Set("setNoDelay", Napi::Function::New<SetNoDelay>(env, "setNoDelay"));
+  exports.Set("getNoDelay", Napi::Function::New<GetNoDelay>(env, "getNoDelay"));
   exports.Set("localAddress", Napi::Function::New<LocalAddress>(env, "localAddress"));
   exports.Set("peerAddress", Napi::Function::New<PeerAddress>(env, "peerAddress"));
   exports.Set("adopt", Napi::Function::New<Adopt>(env, "adopt"));

@@ -182,6 +182,13 @@ int sock_take_error(int fd) {
 
 void sock_set_nodelay(int fd, bool on) { set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0); }
 
+bool sock_get_nodelay(int fd) {
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &len) == -1) throw_sys("getsockopt");
+  return value != 0;
+}
+
 SocketAddress sock_local_address(int fd) {
   SocketAddress a;
   a.length = sizeof a.storage;

@@ -54,6 +54,7 @@ long sock_writev(int fd, const struct iovec* iov, int count);  // no SIGPIPE
 void sock_shutdown(int fd, int how);                           // SHUT_RD/WR/RDWR
 int sock_take_error(int fd);                                   // SO_ERROR, cleared
 void sock_set_nodelay(int fd, bool on);
+bool sock_get_nodelay(int fd);
 SocketAddress sock_local_address(int fd);
 SocketAddress sock_peer_address(int fd);
 void sock_set_nonblocking_cloexec(int fd);  // for fds adopted from elsewhere
