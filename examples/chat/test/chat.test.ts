@@ -5,6 +5,20 @@ import net from 'node:net'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 
+// Processes this file starts die with it, even when tap kills it on a
+// timeout before any teardown can run (a leaked redis-server taught us).
+const children = new Set<ChildProcess>()
+function owned<T extends ChildProcess>(child: T): T {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return child
+}
+const killChildren = (): void => {
+  for (const child of children) child.kill('SIGKILL')
+}
+process.once('exit', killChildren)
+process.once('SIGTERM', killChildren)
+
 const WAIT_MS = 5000
 
 /** A line client: collects every line the server sends. */
@@ -96,10 +110,10 @@ type TestT = Parameters<Parameters<typeof t.test>[0]>[0]
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
 async function startChat(t: TestT): Promise<{ child: ChildProcess; port: number; exited: Promise<number | string | null> }> {
-  const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'main.js')], {
+  const child = owned(spawn(process.execPath, [join(__dirname, '..', 'dist', 'main.js')], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', THREADS: '2' },
     stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  }))
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })

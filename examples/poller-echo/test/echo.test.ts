@@ -2,9 +2,23 @@
 // driven by real clients, stopped with SIGTERM.
 import t from 'tap'
 import net from 'node:net'
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+
+// Processes this file starts die with it, even when tap kills it on a
+// timeout before any teardown can run (a leaked redis-server taught us).
+const children = new Set<ChildProcess>()
+function owned<T extends ChildProcess>(child: T): T {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return child
+}
+const killChildren = (): void => {
+  for (const child of children) child.kill('SIGKILL')
+}
+process.once('exit', killChildren)
+process.once('SIGTERM', killChildren)
 
 function echo(port: number, payload: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -18,10 +32,10 @@ function echo(port: number, payload: Buffer): Promise<Buffer> {
 }
 
 t.test('npm start prints its address, echoes every byte, exits on SIGTERM', async t => {
-  const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'main.js')], {
+  const child = owned(spawn(process.execPath, [join(__dirname, '..', 'dist', 'main.js')], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  }))
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   const line = await new Promise<string>((resolve, reject) => {
     child.stdout.setEncoding('utf8')

@@ -7,6 +7,20 @@ import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_proces
 import { randomBytes, createHash } from 'node:crypto'
 import { join } from 'node:path'
 
+// Processes this file starts die with it, even when tap kills it on a
+// timeout before any teardown can run (a leaked redis-server taught us).
+const children = new Set<ChildProcess>()
+function owned<T extends ChildProcess>(child: T): T {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return child
+}
+const killChildren = (): void => {
+  for (const child of children) child.kill('SIGKILL')
+}
+process.once('exit', killChildren)
+process.once('SIGTERM', killChildren)
+
 /** A tap test object, as handed to a t.test callback. */
 type TestT = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -54,10 +68,10 @@ interface Proxy {
 }
 
 function spawnProxy(env: Record<string, string | undefined>): { child: ChildProcess; exited: Promise<number | string | null>; stderr: () => string } {
-  const child = spawn(process.execPath, [MAIN], {
+  const child = owned(spawn(process.execPath, [MAIN], {
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', THREADS: '2', UPSTREAM_HOST: undefined, UPSTREAM_PORT: undefined, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  }))
   let err = ''
   child.stderr!.setEncoding('utf8')
   child.stderr!.on('data', (d: string) => (err += d))
@@ -255,9 +269,9 @@ const skipRedis = missingRedis.length > 0 && `${missingRedis.join(', ')} not on 
 
 t.test('in front of a real redis-server', { skip: skipRedis }, async t => {
   const redisPort = await freePort()
-  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
+  const redis = owned(spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  }))
   let redisLog = ''
   redis.stdout!.on('data', (d: Buffer) => (redisLog += d.toString()))
   redis.stderr!.on('data', (d: Buffer) => (redisLog += d.toString()))
