@@ -105,16 +105,7 @@ export class Poller {
   start(onBatch: (notifications: Notification[]) => void): void {
     this.#checkOpen()
     if (typeof onBatch !== 'function') throw new AmyError('ERR_INVALID_ARG_TYPE', 'onBatch must be a function')
-    if (this.#started) throw new AmyError('ERR_POLLER_STARTED', 'the poller is already started')
-    const native = this.#native
-    native.start((count: number) => {
-      for (let round = 1; count > 0; round++) {
-        onBatch(this.#batch(count))
-        if (round === ROUNDS_PER_WAKE || !this.#started) break
-        count = native.pollNow()
-      }
-    })
-    this.#started = true
+    this.startRaw(count => onBatch(this.#batch(count)))
   }
 
   /** Like start(), but hands over the shared id/flag arrays instead of notification objects. */

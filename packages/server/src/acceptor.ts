@@ -51,13 +51,6 @@ export class Acceptor {
     return [...this.#listeners.values()].map(l => l.address())
   }
 
-  /** Live connections over all workers (including fds not yet taken). */
-  liveConnections(): number {
-    let total = 0
-    for (const slot of this.slots) total += slot.registrar?.load() ?? 0
-    return total
-  }
-
   #acceptAll(listener: TcpListener): void {
     const fds = this.#fds
     for (;;) {

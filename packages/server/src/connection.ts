@@ -20,7 +20,7 @@ export interface ConnectionHost {
   readonly stats: Float64Array
   markDirty(conn: Connection): void
   scheduleRead(conn: Connection): void
-  watchIdle(conn: Connection): void
+  watchIdle(): void
   pump(conn: Connection): void
   writableIdle(conn: Connection): void
   opened(conn: Connection): void
@@ -213,7 +213,7 @@ export class Connection<State = unknown> {
     }
     this.idleTimeoutMs = ms
     this.lastActive = this.#host.now
-    if (ms > 0) this.#host.watchIdle(this)
+    if (ms > 0) this.#host.watchIdle()
   }
 
   /** @internal dispatches one notification's flags. */
@@ -323,11 +323,6 @@ export class Connection<State = unknown> {
     }
     if (this.#ending && !this.#finSent) this.#sendFin()
     return true
-  }
-
-  /** @internal */
-  get peerEnded(): boolean {
-    return this.#peerEnded
   }
 
   #writeNow(bytes: Uint8Array): number {

@@ -4,12 +4,10 @@ export type ServerErrorCode =
   | 'ERR_CONNECTION_CLOSED'
   | 'ERR_IDLE_TIMEOUT'
   | 'ERR_SERVER_CLOSED'
-  | 'ERR_SERVER_LISTENING'
   | 'ERR_NOT_IN_WORKER'
   | 'ERR_INVALID_HANDLER'
   | 'ERR_INVALID_ARG_TYPE'
   | 'ERR_INVALID_ARG_VALUE'
-  | 'ERR_WORKER_DIED'
 
 export class ServerError extends Error {
   readonly code: ServerErrorCode

@@ -19,6 +19,12 @@ export interface Handler<State = unknown> {
   drain?(conn: Connection<State>): void
   /** The peer ended its side. Unless `allowHalfOpen`, the server then ends ours. */
   end?(conn: Connection<State>): void
+  /**
+   * The connection was idle for its timeout (`conn.setTimeout` or the
+   * server's `idleTimeout`). Without this hook it is destroyed with
+   * ERR_IDLE_TIMEOUT; with it, what happens is up to you.
+   */
+  timeout?(conn: Connection<State>): void
   /** The connection is closed; `err` says why if it was not a clean close. */
   close?(conn: Connection<State>, err?: Error): void
 }

@@ -25,6 +25,8 @@ const SPLICE_MAX_BYTES = 1 << 20
 // to copying when a splice pass moved less than this and left nothing.
 const SPLICE_BACK_TO_COPY = 16 * 1024
 const INBOX_BATCH = 256
+// How often idle timeouts are checked (one amy interval timer per worker).
+const IDLE_TICK_MS = 250
 
 /**
  * Serves the connections of one worker thread on one Poller attached to the
@@ -57,7 +59,6 @@ export class WorkerRuntime implements ConnectionHost {
   #pumpScheduled = false
   #peers: Sender<never>[] = []
   #idleTimer = 0
-  #idleWatched = 0
   #closing: (() => void) | undefined
 
   constructor(handler: Handler, options: RuntimeOptions, stats: Float64Array, logger: Logger) {
@@ -103,12 +104,8 @@ export class WorkerRuntime implements ConnectionHost {
     if (!this.inBatch && this.#readLater.length === 1) setImmediate(() => this.#runReadLater())
   }
 
-  watchIdle(conn: Connection): void {
-    void conn
-    if (this.#idleTimer === 0) {
-      this.#idleTimer = this.poller.registrar.setInterval(this.#idleTick())
-    }
-    this.#idleWatched++
+  watchIdle(): void {
+    if (this.#idleTimer === 0) this.#idleTimer = this.poller.registrar.setInterval(IDLE_TICK_MS)
   }
 
   opened(conn: Connection): void {
@@ -220,7 +217,6 @@ export class WorkerRuntime implements ConnectionHost {
       this.stats[STAT.closed] = this.stats[STAT.closed]! + 1
     }
     if (err) this.stats[STAT.errors] = this.stats[STAT.errors]! + 1
-    if (conn.idleTimeoutMs > 0) this.#idleWatched--
     const target = conn.pipedTo
     if (target !== undefined && !target.closed) {
       // The other side of a pipe: flush what it has, then end it.
@@ -389,28 +385,26 @@ export class WorkerRuntime implements ConnectionHost {
 
   // ---- idle timeouts -------------------------------------------------------
 
-  #idleTick(): number {
-    return 250
-  }
-
+  // The tick runs only while some connection has a timeout: whether any
+  // does is found by the scan itself, not kept in a counter.
   #checkIdle(): void {
-    if (this.#idleWatched <= 0) {
+    const now = this.now
+    let watched = 0
+    for (const conn of this.#conns.values()) {
+      if (conn.idleTimeoutMs <= 0) continue
+      watched++
+      if (now - conn.lastActive < conn.idleTimeoutMs) continue
+      const onTimeout = this.#handler.timeout
+      if (onTimeout) {
+        conn.lastActive = now
+        this.#call(conn, 'timeout', () => onTimeout(conn))
+      } else {
+        conn.destroy(new ServerError('ERR_IDLE_TIMEOUT', `connection ${conn.id} was idle for ${conn.idleTimeoutMs} ms`))
+      }
+    }
+    if (watched === 0) {
       this.poller.registrar.cancelTimeout(this.#idleTimer)
       this.#idleTimer = 0
-      this.#idleWatched = 0
-      return
-    }
-    const now = this.now
-    for (const conn of this.#conns.values()) {
-      if (conn.idleTimeoutMs > 0 && now - conn.lastActive >= conn.idleTimeoutMs) {
-        const onTimeout = (this.#handler as { timeout?: (c: Connection) => void }).timeout
-        if (onTimeout) {
-          conn.lastActive = now
-          this.#call(conn, 'timeout', () => onTimeout(conn))
-        } else {
-          conn.destroy(new ServerError('ERR_IDLE_TIMEOUT', `connection ${conn.id} was idle for ${conn.idleTimeoutMs} ms`))
-        }
-      }
     }
   }
 

@@ -16,7 +16,3 @@ export function runtime(what: string): WorkerRuntime {
   }
   return current
 }
-
-export function hasRuntime(): boolean {
-  return current !== undefined
-}

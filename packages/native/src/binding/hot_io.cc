@@ -1,31 +1,14 @@
 #include "binding/hot_io.h"
 
 #include <cerrno>
-#include <string>
 
+#include "binding/js_errors.h"
 #include "os/errors.h"
 #include "os/socket.h"
 
 namespace amy::binding {
 
 namespace {
-
-// Throws a JavaScript Error with code/errno/syscall (as js_errors.cc does).
-void throw_sys(napi_env env, const char* syscall, int err) {
-  os::SysError described(syscall, err);
-  napi_value message, error, code, errno_value, syscall_value;
-  if (napi_create_string_utf8(env, described.what(), NAPI_AUTO_LENGTH, &message) != napi_ok ||
-      napi_create_error(env, nullptr, message, &error) != napi_ok) {
-    return;
-  }
-  napi_create_string_utf8(env, os::errno_name(err), NAPI_AUTO_LENGTH, &code);
-  napi_create_int32(env, -err, &errno_value);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
-  napi_set_named_property(env, error, "code", code);
-  napi_set_named_property(env, error, "errno", errno_value);
-  napi_set_named_property(env, error, "syscall", syscall_value);
-  napi_throw(env, error);
-}
 
 void throw_type(napi_env env, const char* message) {
   napi_value msg, error, code;
@@ -75,7 +58,8 @@ napi_value Read(napi_env env, napi_callback_info info) {
   try {
     return number(env, os::sock_read(fd, data, length));
   } catch (const os::SysError& e) {
-    throw_sys(env, e.syscall(), e.err());
+    // The failure path may use node-addon-api: this is an ordinary call.
+    sys_error(Napi::Env(env), e).ThrowAsJavaScriptException();
     return nullptr;
   }
 }
@@ -89,7 +73,8 @@ napi_value Write(napi_env env, napi_callback_info info) {
   try {
     return number(env, os::sock_write(fd, data, length));
   } catch (const os::SysError& e) {
-    throw_sys(env, e.syscall(), e.err());
+    // The failure path may use node-addon-api: this is an ordinary call.
+    sys_error(Napi::Env(env), e).ThrowAsJavaScriptException();
     return nullptr;
   }
 }

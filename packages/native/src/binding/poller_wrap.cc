@@ -156,9 +156,9 @@ void PollerWrap::on_readable(uv_poll_t* handle, int status, int events) {
   napi_env env = self->env_;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  // A few batches per wake-up, then back to the loop so timers and other
-  // I/O on this thread get their turn; libuv calls again while it is ready.
-  for (int round = 0; round < 4 && self->watching_; round++) {
+  // One batch per wake-up from here: Poller#startRaw asks for more with
+  // pollNow() while they keep coming (bounded), without a trip through libuv.
+  do {
     size_t n;
     try {
       n = self->drain(0);
@@ -179,20 +179,17 @@ void PollerWrap::on_readable(uv_poll_t* handle, int status, int events) {
     napi_status call = napi_make_callback(env, static_cast<napi_async_context>(*self->async_context_), receiver, callback, 1, &count, &result);
     if (call == napi_pending_exception) {
       // Same as an exception thrown from any other libuv callback: it goes
-      // to process.on('uncaughtException').
-      // Node-API 8 also reports "cannot run JavaScript" (a thread being torn
-      // down) this way, with no exception to rethrow: then just stop.
+      // to process.on('uncaughtException'). Node-API 8 also reports "cannot
+      // run JavaScript" (a thread being torn down) this way, with no
+      // exception to rethrow: then just stop.
       napi_value exception;
       napi_valuetype type = napi_undefined;
       if (napi_get_and_clear_last_exception(env, &exception) == napi_ok && napi_typeof(env, exception, &type) == napi_ok &&
           type != napi_undefined) {
         napi_fatal_exception(env, exception);
       }
-      break;
     }
-    if (call != napi_ok) break;  // the environment is shutting down
-    if (n < self->capacity_) break;
-  }
+  } while (false);
   napi_close_handle_scope(env, scope);
 }
 
