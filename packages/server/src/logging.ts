@@ -1,5 +1,6 @@
 import { pino, type BaseLogger, type Logger } from 'pino'
 import type { MessagePort } from 'node:worker_threads'
+import type { LogMessage } from './messages.js'
 
 /**
  * Workers log through pino like the main thread, but their lines travel to
@@ -9,7 +10,8 @@ import type { MessagePort } from 'node:worker_threads'
 export function workerLogger(port: MessagePort, level: string, worker: number): Logger {
   const destination = {
     write(line: string): void {
-      port.postMessage({ type: 'log', line })
+      const message: LogMessage = { type: 'log', line }
+      port.postMessage(message)
     },
   }
   return pino({ level, base: { worker } }, destination)

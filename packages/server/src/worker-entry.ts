@@ -21,29 +21,10 @@ import type { MessagePort } from 'node:worker_threads'
 import { ServerError } from './errors.js'
 import type { Handler } from './handler.js'
 import { workerLogger } from './logging.js'
-import { WorkerRuntime, type RuntimeOptions } from './runtime.js'
+import type { ReadyMessage, ToWorker, WorkerReport, WorkerTask } from './messages.js'
+import { WorkerRuntime } from './runtime.js'
 import { STAT_SLOTS } from './stats.js'
 import { setRuntime } from './worker-context.js'
-
-export interface WorkerTask {
-  worker: number
-  threads: number
-  handler: string // a file URL
-  handlerData: unknown
-  options: RuntimeOptions
-  logLevel: string
-  stats: SharedArrayBuffer
-  port: MessagePort
-}
-
-export interface WorkerReport {
-  worker: number
-  connectionsAtClose: number
-}
-
-type ControlMessage =
-  | { type: 'peers'; handles: Parameters<WorkerRuntime['setPeers']>[0] }
-  | { type: 'close'; force: boolean; timeout: number }
 
 async function loadHandler(url: string): Promise<Handler> {
   const mod = (await import(url)) as { default?: unknown }
@@ -73,7 +54,7 @@ export default async function serve(task: WorkerTask): Promise<WorkerReport> {
   runtime.start()
 
   return new Promise<WorkerReport>(resolve => {
-    port.on('message', (msg: ControlMessage) => {
+    port.on('message', (msg: ToWorker) => {
       if (msg.type === 'peers') {
         runtime.setPeers(msg.handles)
       } else if (msg.type === 'close') {
@@ -86,6 +67,7 @@ export default async function serve(task: WorkerTask): Promise<WorkerReport> {
         })
       }
     })
-    port.postMessage({ type: 'ready', registrar: runtime.registrarHandle, pubsub: runtime.pubsubHandle })
+    const ready: ReadyMessage = { type: 'ready', registrar: runtime.registrarHandle, pubsub: runtime.pubsubHandle }
+    port.postMessage(ready)
   })
 }

@@ -1,13 +1,10 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads'
-import { Registrar, Sender, type RegistrarHandle, type SenderHandle } from '@amy/core'
+import { Registrar, Sender } from '@amy/core'
 import type { Piscina } from 'piscina'
 import { relayWorkerLine } from './logging.js'
 import type { ResolvedOptions } from './options.js'
 import { STAT, STAT_SLOTS } from './stats.js'
-import type { WorkerReport, WorkerTask } from './worker-entry.js'
-
-type ReadyMessage = { type: 'ready'; registrar: RegistrarHandle; pubsub: SenderHandle }
-type LogMessage = { type: 'log'; line: string }
+import type { FromWorker, ToWorker, WorkerReport, WorkerTask } from './messages.js'
 
 /**
  * One worker of the pool, as the main thread sees it: its registrar (to hand
@@ -58,7 +55,7 @@ export class WorkerSlot {
     }
     return new Promise<void>((resolveReady, rejectReady) => {
       let ready = false
-      port1.on('message', (msg: ReadyMessage | LogMessage) => {
+      port1.on('message', (msg: FromWorker) => {
         if (msg.type === 'log') {
           relayWorkerLine(logger, msg.line)
         } else if (msg.type === 'ready') {
@@ -105,7 +102,7 @@ export class WorkerSlot {
     this.onCrash(this, err)
   }
 
-  send(message: unknown): void {
+  send(message: ToWorker): void {
     this.#port?.postMessage(message)
   }
 

@@ -1,0 +1,68 @@
+// The protocol between the main thread and the server's worker threads: every
+// message that crosses a MessagePort (or piscina's task/result) is declared
+// here, so this one file tells what the threads say to each other.
+//
+//   main thread                               worker thread
+//   ── WorkerTask (pool.run, once) ───────▶   serve(task)
+//   ◀── FromWorker: ready | log ──────────
+//   ── ToWorker: peers | close ──────────▶
+//   ◀── WorkerReport (the task's result) ─   after close
+//
+// Published pub/sub messages do not use these ports: they travel as raw bytes
+// over each worker's native channel (format in pubsub-message.ts).
+import type { MessagePort } from 'node:worker_threads'
+import type { RegistrarHandle, SenderHandle } from '@amy/core'
+import type { RuntimeOptions } from './runtime.js'
+
+/** The piscina task each worker runs for as long as the server serves. */
+export interface WorkerTask {
+  worker: number
+  threads: number
+  handler: string // a file URL
+  handlerData: unknown
+  options: RuntimeOptions
+  logLevel: string
+  stats: SharedArrayBuffer
+  /** The worker's end of its control channel (transferred). */
+  port: MessagePort
+}
+
+/** The task's result, once the worker has drained and stopped. */
+export interface WorkerReport {
+  worker: number
+  connectionsAtClose: number
+}
+
+// ---- worker -> main ---------------------------------------------------------
+
+/** The worker serves: the main thread may hand it fds and publish to it. */
+export interface ReadyMessage {
+  type: 'ready'
+  registrar: RegistrarHandle
+  pubsub: SenderHandle
+}
+
+/** One pino line (JSON) to re-emit through the main thread's logger. */
+export interface LogMessage {
+  type: 'log'
+  line: string
+}
+
+export type FromWorker = ReadyMessage | LogMessage
+
+// ---- main -> worker ---------------------------------------------------------
+
+/** The pub/sub channels of every worker (sent again when one is replaced). */
+export interface PeersMessage {
+  type: 'peers'
+  handles: SenderHandle[]
+}
+
+/** Drain (or with `force`, destroy) the connections, then stop. */
+export interface CloseMessage {
+  type: 'close'
+  force: boolean
+  timeout: number
+}
+
+export type ToWorker = PeersMessage | CloseMessage
