@@ -1,16 +1,23 @@
 import { availableParallelism } from 'node:os'
 import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { pino, type BaseLogger as Logger } from 'pino'
+import type { BaseLogger as Logger } from 'pino'
 import { ServerError } from './errors.js'
+import { resolveLogger, type LoggerOption } from './logging.js'
+
+export type { LoggerOption }
 
 export interface ServerOptions {
   /** The handler module every worker loads: a path or a file: URL. */
   handler: string | URL
   /** Worker threads (default: os.availableParallelism()). */
   threads?: number
-  /** A pino logger (any pino Logger; typed as pino's BaseLogger); the default is silent. */
-  logger?: Logger
+  /**
+   * Logging, as in fastify: `false` (silent), a level string, pino options
+   * or a pino logger. Default: warnings and errors to stderr. Workers log
+   * through it with `worker` and `conn` bindings, never per message.
+   */
+  logger?: LoggerOption
   /** Open connections at most; more are accepted and closed at once, and counted (default: no limit). */
   maxConnections?: number
   /** write() returns false past this many queued bytes (default 64 KiB). */
@@ -57,9 +64,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   else if (typeof handler === 'string' && handler.startsWith('file:')) handlerUrl = handler
   else if (typeof handler === 'string' && handler.length > 0) handlerUrl = pathToFileURL(isAbsolute(handler) ? handler : resolve(handler)).href
   else throw new ServerError('ERR_INVALID_ARG_TYPE', 'options.handler must be a path or a file: URL of the handler module')
-  if (options.logger !== undefined && (typeof options.logger !== 'object' || options.logger === null || typeof options.logger.info !== 'function')) {
-    throw new ServerError('ERR_INVALID_ARG_TYPE', 'options.logger must be a pino logger')
-  }
+  const logger = resolveLogger(options.logger)
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new ServerError('ERR_INVALID_ARG_TYPE', 'options.signal must be an AbortSignal')
   }
@@ -71,7 +76,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   return {
     handler: handlerUrl,
     threads: integer('threads', options.threads, Math.max(1, availableParallelism()), 1, 1024),
-    logger: options.logger ?? pino({ level: 'silent' }),
+    logger,
     maxConnections: integer('maxConnections', options.maxConnections, 0, 0, 2 ** 31),
     highWaterMark,
     maxBufferedBytes,
