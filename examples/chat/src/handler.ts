@@ -5,7 +5,7 @@
 // sender) and every worker writes it to its own members, so members on
 // different workers see each other, in order per sender.
 import { LineReader } from '@amy/core'
-import { defineHandler, publish, subscribe, unsubscribe, type Connection } from '@amy/server'
+import { defineHandler, type Connection } from '@amy/server'
 
 /** Longest line a client may send, in bytes without the "\n". Longer: error line, then the connection is closed. */
 export const MAX_LINE_LENGTH = 4096
@@ -44,15 +44,14 @@ function tell(conn: Conn, line: string): void {
 
 /** A line for everyone else in `room`, on every worker: encoded once. */
 function announce(conn: Conn, room: string, line: string): void {
-  publish(topicOf(room), Buffer.from(line + '\n'), { except: conn })
+  conn.context.publish(topicOf(room), Buffer.from(line + '\n'), { except: conn })
 }
 
 function leaveRoom(conn: Conn, m: Member): void {
   const room = m.room
   if (room === undefined) return
   m.room = undefined
-  // After a close the runtime has already dropped the subscription.
-  if (!conn.closed) unsubscribe(conn, topicOf(room))
+  conn.unsubscribe(topicOf(room))
   announce(conn, room, `* ${m.nick} left ${room}`)
 }
 
@@ -82,7 +81,7 @@ function command(conn: Conn, m: Member, line: string): void {
       if (m.room === arg) return tell(conn, `* you are already in ${arg}`)
       leaveRoom(conn, m)
       m.room = arg
-      subscribe(conn, topicOf(arg))
+      conn.subscribe(topicOf(arg))
       announce(conn, arg, `* ${m.nick} joined ${arg}`)
       return tell(conn, `* you joined ${arg} as ${m.nick}`)
     }
@@ -118,7 +117,7 @@ export default defineHandler<Member>({
   },
 
   data(conn, bytes) {
-    const m = conn.state!
+    const m = conn.state
     if (m.done) return
     let tooLong = false
     try {

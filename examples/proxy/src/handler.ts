@@ -1,8 +1,8 @@
 // Runs in every worker thread: each accepted connection gets an outbound
-// connection to the upstream, and pipe() both ways moves the bytes (with
+// connection to the upstream, and conn.pipe() both ways moves the bytes (with
 // backpressure, forwarding end-of-stream; on Linux via splice(2), never
 // through JavaScript). Each side's state is the other side.
-import { connect, defineHandler, pipe, type Connection, type WorkerContext } from '@amy/server'
+import { defineHandler, type Connection } from '@amy/server'
 
 /** What main.ts passes as handlerData: the upstream, its host already an IP address. */
 export interface Upstream {
@@ -14,18 +14,18 @@ export interface Upstream {
 
 let upstream: Upstream
 
-export default defineHandler<Connection>({
-  setup(context: WorkerContext) {
-    upstream = context.data as Upstream
+export default defineHandler<Connection, Upstream>({
+  setup(context) {
+    upstream = context.data
   },
 
   open(client) {
     if (client.outbound) return // the upstream side connected: the pipes already run
-    const up = connect({ host: upstream.host, port: upstream.port })
+    const up = client.context.connect({ host: upstream.host, port: upstream.port })
     up.state = client
     client.state = up
-    pipe(client, up) // bytes written before the connect completes are queued
-    pipe(up, client)
+    client.pipe(up) // bytes written before the connect completes are queued
+    up.pipe(client)
   },
 
   close(conn, err) {

@@ -1,13 +1,18 @@
 import type { SocketAddress, SplicePipe, TcpStream } from '@amy/core'
+import type { Logger } from 'pino'
 import { ServerError } from './errors.js'
+import type { WorkerContext } from './handler-types.js'
+import { checkTopic, describe, invalidBytes } from './validate.js'
 
 const READABLE = 1
 const WRITABLE = 2
 const HANGUP = 4
 const ERROR = 8
 
-/** What a Connection needs from the worker runtime that serves it. */
+/** @internal What a Connection needs from the worker runtime that serves it. */
 export interface ConnectionHost {
+  readonly context: WorkerContext<any>
+  readonly log: Logger
   /** The worker's reusable read buffer: `data` views point into it. */
   readonly readBuffer: Buffer
   readonly highWaterMark: number
@@ -28,6 +33,9 @@ export interface ConnectionHost {
   peerEnded(conn: Connection): void
   drained(conn: Connection): void
   closed(conn: Connection, err: Error | undefined): void
+  subscribe(conn: Connection, topic: string): void
+  unsubscribe(conn: Connection, topic: string): void
+  pipe(from: Connection, to: Connection): void
 }
 
 const STAT_BYTES_IN = 3
@@ -42,14 +50,22 @@ const STAT_BYTES_OUT = 4
  * with ERR_BUFFER_LIMIT (a peer that never reads cannot exhaust memory).
  * Inside a batch, writes of stable buffers are coalesced and flushed with
  * one writev at the end of the batch.
+ *
+ * Bad arguments throw a ServerError with a code (ERR_INVALID_ARG_TYPE,
+ * ERR_INVALID_ARG_VALUE); write, subscribe, pipe and setTimeout on a
+ * closed (or, for write, ending) connection throw ERR_CONNECTION_CLOSED,
+ * while end, destroy, pause, resume and unsubscribe are no-ops then.
  */
-export class Connection<State = unknown> {
+export class Connection<State = unknown, Data = unknown> {
   /** Unique in the process, never reused. */
   readonly id: number
-  /** True for connections made with connect(). */
+  /** True for connections made with `context.connect()`. */
   readonly outbound: boolean
-  /** A slot for your per-connection state. */
-  state: State | undefined
+  /**
+   * Your per-connection state: what `open` returned, or what you assign.
+   * Typed as the handler's State; it is `undefined` until set.
+   */
+  state: State = undefined as State
 
   /** @internal */ readonly stream: TcpStream
   /** @internal */ idleTimeoutMs = 0
@@ -79,6 +95,13 @@ export class Connection<State = unknown> {
   #connecting: boolean
   #dirty = false
   #remote: SocketAddress | undefined
+  // Reads held while an async hook of this connection is pending (not the
+  // user's pause: resume() must not release them).
+  #held = false
+  // A hang-up edge was seen: reads go on to end of stream even after a
+  // short read (no further edge will come).
+  #hangupSeen = false
+  #log: Logger | undefined
 
   /** @internal made by the worker runtime. */
   constructor(host: ConnectionHost, id: number, stream: TcpStream, outbound: boolean) {
@@ -125,15 +148,56 @@ export class Connection<State = unknown> {
     return this.#connecting
   }
 
+  /** The worker's context (publish, connect, subscribers, log, data). */
+  get context(): WorkerContext<Data> {
+    return this.#host.context
+  }
+
+  /** A pino child logger with the `worker` and `conn` bindings (made on first use). */
+  get log(): Logger {
+    return (this.#log ??= this.#host.log.child({ conn: this.id }))
+  }
+
+  /** Messages published on `topic` (from any worker or the main thread) are written to this connection. */
+  subscribe(topic: string): void {
+    checkTopic(topic)
+    if (this.#closed) throw this.#closedError('subscribe')
+    this.#host.subscribe(this, topic)
+  }
+
+  /** Stops delivering `topic`; a no-op when not subscribed or closed. */
+  unsubscribe(topic: string): void {
+    checkTopic(topic)
+    if (this.#closed) return
+    this.#host.unsubscribe(this, topic)
+  }
+
+  /**
+   * Sends everything this connection receives to `to`, with backpressure
+   * (when `to` cannot keep up, this one stops reading), forwarding
+   * end-of-stream; when one closes with an error the other is destroyed.
+   * Call it both ways for a proxy. Bytes piped do not reach `data`.
+   */
+  pipe(to: Connection<any, any>): void {
+    if (!(to instanceof Connection)) throw new ServerError('ERR_INVALID_ARG_TYPE', `pipe() needs a Connection of this worker, got ${describe(to)}`)
+    if (to === this) throw new ServerError('ERR_INVALID_ARG_VALUE', 'a connection cannot be piped to itself')
+    if (to.#host !== this.#host) throw new ServerError('ERR_INVALID_ARG_VALUE', 'both connections of a pipe must belong to the same worker')
+    if (this.pipedTo !== undefined) throw new ServerError('ERR_INVALID_ARG_VALUE', `connection ${this.id} is already piped`)
+    if (this.#closed) throw this.#closedError('pipe')
+    if (to.#closed) throw to.#closedError('pipe to')
+    this.#host.pipe(this, to)
+  }
+
   /**
    * Queues bytes for the peer. Returns false once `highWaterMark` bytes wait
    * (`drain` follows). Throws ERR_CONNECTION_CLOSED after end()/destroy().
    */
   write(data: Uint8Array | string): boolean {
-    if (this.#closed || this.#ending) {
-      throw new ServerError('ERR_CONNECTION_CLOSED', `connection ${this.id} is ${this.#closed ? 'closed' : 'ending'}`)
-    }
-    let bytes = typeof data === 'string' ? Buffer.from(data) : data
+    if (this.#closed || this.#ending) throw this.#closedError('write')
+    let bytes: Uint8Array
+    if (typeof data === 'string') bytes = Buffer.from(data)
+    else if (data instanceof Uint8Array) bytes = data
+    else throw invalidBytes(data)
     const length = bytes.length
     if (length === 0) return this.#queued < this.#host.highWaterMark
     const aliasesReadBuffer = bytes.buffer === this.#host.readBuffer.buffer
@@ -196,7 +260,22 @@ export class Connection<State = unknown> {
   resume(): void {
     if (!this.#paused) return
     this.#paused = false
-    if (this.#readPending && !this.#closed) {
+    this.#readAgain()
+  }
+
+  /** @internal an async hook of this connection is pending: hold reads. */
+  hold(): void {
+    this.#held = true
+  }
+
+  /** @internal the pending hook settled. */
+  release(): void {
+    this.#held = false
+    this.#readAgain()
+  }
+
+  #readAgain(): void {
+    if (this.#readPending && !this.#paused && !this.#held && !this.#closed) {
       this.#readPending = false
       this.#host.scheduleRead(this)
     }
@@ -208,9 +287,9 @@ export class Connection<State = unknown> {
    * destroyed with ERR_IDLE_TIMEOUT. 0 turns it off.
    */
   setTimeout(ms: number): void {
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-      throw new ServerError('ERR_INVALID_ARG_VALUE', `timeout must be a finite number of ms >= 0, got ${String(ms)}`)
-    }
+    if (typeof ms !== 'number') throw new ServerError('ERR_INVALID_ARG_TYPE', `timeout must be a number of ms, got ${describe(ms)}`)
+    if (!Number.isFinite(ms) || ms < 0) throw new ServerError('ERR_INVALID_ARG_VALUE', `timeout must be a finite number of ms >= 0, got ${ms}`)
+    if (this.#closed) throw this.#closedError('setTimeout')
     this.idleTimeoutMs = ms
     this.lastActive = this.#host.now
     if (ms > 0) this.#host.watchIdle()
@@ -259,7 +338,8 @@ export class Connection<State = unknown> {
    * hang-up came with this edge: then read on until end of stream.
    */
   readable(hangup: boolean): void {
-    if (this.#paused) {
+    if (hangup) this.#hangupSeen = true
+    if (this.#paused || this.#held) {
       this.#readPending = true
       return
     }
@@ -287,11 +367,11 @@ export class Connection<State = unknown> {
         this.#host.pump(this)
         return
       }
-      if (this.#paused) {
+      if (this.#paused || this.#held) {
         this.#readPending = true
         return
       }
-      if (n < buf.length && !hangup) return
+      if (n < buf.length && !this.#hangupSeen) return
     }
   }
 
@@ -323,6 +403,10 @@ export class Connection<State = unknown> {
     }
     if (this.#ending && !this.#finSent) this.#sendFin()
     return true
+  }
+
+  #closedError(what: string): ServerError {
+    return new ServerError('ERR_CONNECTION_CLOSED', `${what}(): connection ${this.id} is ${this.#closed ? 'closed' : 'ending'}`)
   }
 
   #writeNow(bytes: Uint8Array): number {

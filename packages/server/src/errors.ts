@@ -6,14 +6,15 @@ export type ServerErrorCode =
   | 'ERR_SERVER_CLOSED'
   | 'ERR_NOT_IN_WORKER'
   | 'ERR_INVALID_HANDLER'
+  | 'ERR_HANDLER_LOAD'
   | 'ERR_INVALID_ARG_TYPE'
   | 'ERR_INVALID_ARG_VALUE'
 
 export class ServerError extends Error {
   readonly code: ServerErrorCode
 
-  constructor(code: ServerErrorCode, message: string) {
-    super(message)
+  constructor(code: ServerErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
     this.name = 'ServerError'
     this.code = code
   }

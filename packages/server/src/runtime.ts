@@ -2,9 +2,10 @@ import { Interest, Poller, Sender, SplicePipe, spliceSupported, TcpStream, type 
 import type { Logger } from 'pino'
 import { Connection, type ConnectionHost } from './connection.js'
 import { ServerError } from './errors.js'
-import type { Handler } from './handler.js'
+import type { Handler } from './handler-types.js'
 import { decodePublished, encodePublished } from './pubsub-message.js'
 import { STAT } from './stats.js'
+import { RuntimeContext, type ContextHost } from './worker-context.js'
 
 export interface RuntimeOptions {
   highWaterMark: number
@@ -12,6 +13,18 @@ export interface RuntimeOptions {
   allowHalfOpen: boolean
   idleTimeout: number
 }
+
+/** Who this worker is, for its WorkerContext. */
+export interface WorkerIdentity {
+  worker: number
+  threads: number
+  data: unknown
+}
+
+type SimpleHook = 'open' | 'end' | 'drain' | 'timeout'
+
+// An async function's `bytes` must outlive the read buffer (see Handler.data).
+const isAsyncFunction = (fn: unknown): boolean => Object.prototype.toString.call(fn) === '[object AsyncFunction]'
 
 const READ_BUFFER_SIZE = 64 * 1024
 // As the C splice proxy in the benchmarks: fewer, larger splices for bulk.
@@ -34,7 +47,7 @@ const IDLE_TICK_MS = 250
  * connection is found by its registration id; writes made while a batch is
  * dispatched are flushed once at its end.
  */
-export class WorkerRuntime implements ConnectionHost {
+export class WorkerRuntime implements ConnectionHost, ContextHost {
   readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE)
   readonly highWaterMark: number
   readonly maxBufferedBytes: number
@@ -42,13 +55,15 @@ export class WorkerRuntime implements ConnectionHost {
   readonly stats: Float64Array
   inBatch = false
   now = performance.now()
+  readonly context: RuntimeContext
+  readonly log: Logger
 
   readonly poller = new Poller({ ownsRegisteredFds: true })
   readonly #inboxId: number
   readonly #pubsub: Receiver<never>
   readonly #pubsubSender: Sender<never>
   readonly #handler: Handler
-  readonly #logger: Logger
+  readonly #copyData: boolean
   readonly #idleTimeout: number
   readonly #conns = new Map<number, Connection>()
   readonly #topics = new Map<string, Set<Connection>>()
@@ -61,14 +76,16 @@ export class WorkerRuntime implements ConnectionHost {
   #idleTimer = 0
   #closing: (() => void) | undefined
 
-  constructor(handler: Handler, options: RuntimeOptions, stats: Float64Array, logger: Logger) {
+  constructor(handler: Handler, options: RuntimeOptions, stats: Float64Array, logger: Logger, identity: WorkerIdentity) {
     this.#handler = handler
+    this.#copyData = isAsyncFunction(handler.data)
     this.highWaterMark = options.highWaterMark
     this.maxBufferedBytes = options.maxBufferedBytes
     this.allowHalfOpen = options.allowHalfOpen
     this.#idleTimeout = options.idleTimeout
     this.stats = stats
-    this.#logger = logger
+    this.log = logger
+    this.context = new RuntimeContext(this, identity.worker, identity.threads, identity.data, logger)
     this.#inboxId = this.poller.openFdInbox()
     const [sender, receiver] = this.poller.registrar.channel<never>()
     this.#pubsub = receiver
@@ -112,7 +129,7 @@ export class WorkerRuntime implements ConnectionHost {
     this.stats[STAT.connections] = this.stats[STAT.connections]! + 1
     this.stats[STAT.opened] = this.stats[STAT.opened]! + 1
     if (this.#idleTimeout > 0) conn.setTimeout(this.#idleTimeout)
-    this.#call(conn, 'open', () => this.#handler.open?.(conn))
+    this.#hook(conn, 'open')
     // A source that waited for this (outbound) destination to connect has
     // bytes no new edge will announce.
     const source = conn.pipedFrom
@@ -182,11 +199,15 @@ export class WorkerRuntime implements ConnectionHost {
     }
     const data = this.#handler.data
     if (data === undefined) return
+    let result
     try {
-      data(conn, bytes)
+      result = data.call(this.#handler, conn, this.#copyData ? Buffer.from(bytes) : bytes)
     } catch (err) {
       this.#handlerFailed(conn, 'data', err)
+      return
     }
+    // The synchronous path costs one comparison.
+    if (result !== undefined && typeof result.then === 'function') this.#pending(conn, 'data', result)
   }
 
   peerEnded(conn: Connection): void {
@@ -195,7 +216,7 @@ export class WorkerRuntime implements ConnectionHost {
       if (!target.closed) target.end() // forward the half-close
       return
     }
-    this.#call(conn, 'end', () => this.#handler.end?.(conn))
+    this.#hook(conn, 'end')
   }
 
   drained(conn: Connection): void {
@@ -203,7 +224,7 @@ export class WorkerRuntime implements ConnectionHost {
     const source = conn.pipedFrom
     if (source?.spliceActive) this.pump(source)
     else source?.resume()
-    this.#call(conn, 'drain', () => this.#handler.drain?.(conn))
+    this.#hook(conn, 'drain')
   }
 
   closed(conn: Connection, err: Error | undefined): void {
@@ -225,10 +246,16 @@ export class WorkerRuntime implements ConnectionHost {
     }
     const source = conn.pipedFrom
     if (source !== undefined && source !== target && !source.closed) source.destroy()
-    try {
-      this.#handler.close?.(conn, err)
-    } catch (hookErr) {
-      this.#logger.error({ conn: conn.id, err: hookErr }, 'close handler threw')
+    const close = this.#handler.close
+    if (close !== undefined) {
+      try {
+        const result = close.call(this.#handler, conn, err)
+        if (result !== undefined && typeof result.then === 'function') {
+          result.then(undefined, (hookErr: unknown) => this.log.error({ conn: conn.id, hook: 'close', err: hookErr }, 'close hook rejected'))
+        }
+      } catch (hookErr) {
+        this.log.error({ conn: conn.id, hook: 'close', err: hookErr }, 'close hook threw')
+      }
     }
     if (this.#closing && this.#conns.size === 0) this.#closing()
   }
@@ -309,6 +336,7 @@ export class WorkerRuntime implements ConnectionHost {
 
   // ---- outbound connections and pipes --------------------------------------
 
+  /** @internal use context.connect(). */
   connect(host: string, port: number): Connection {
     if (this.#closing) throw new ServerError('ERR_SERVER_CLOSED', 'the server is closing')
     const stream = TcpStream.connect({ host, port })
@@ -331,7 +359,6 @@ export class WorkerRuntime implements ConnectionHost {
   // ---- pub/sub -------------------------------------------------------------
 
   subscribe(conn: Connection, topic: string): void {
-    if (conn.closed) return
     let set = this.#topics.get(topic)
     if (set === undefined) {
       set = new Set()
@@ -353,6 +380,10 @@ export class WorkerRuntime implements ConnectionHost {
     if (set.size === 0) this.#topics.delete(topic)
   }
 
+  subscribers(topic: string): number {
+    return this.#topics.get(topic)?.size ?? 0
+  }
+
   /** Encodes once; one channel message per other worker; local subscribers directly. */
   publish(topic: string, payload: Uint8Array, except: number): void {
     const message = encodePublished(topic, payload, except)
@@ -361,7 +392,7 @@ export class WorkerRuntime implements ConnectionHost {
         peer.sendBytes(message)
       } catch (err) {
         // A worker that died: the acceptor replaces it and sends new peers.
-        this.#logger.warn({ err }, 'publish to a worker failed')
+        this.log.warn({ err }, 'publish to a worker failed')
       }
     }
     this.#deliverLocal(topic, message.subarray(message.length - payload.length), except)
@@ -394,10 +425,9 @@ export class WorkerRuntime implements ConnectionHost {
       if (conn.idleTimeoutMs <= 0) continue
       watched++
       if (now - conn.lastActive < conn.idleTimeoutMs) continue
-      const onTimeout = this.#handler.timeout
-      if (onTimeout) {
+      if (this.#handler.timeout) {
         conn.lastActive = now
-        this.#call(conn, 'timeout', () => onTimeout(conn))
+        this.#hook(conn, 'timeout')
       } else {
         conn.destroy(new ServerError('ERR_IDLE_TIMEOUT', `connection ${conn.id} was idle for ${conn.idleTimeoutMs} ms`))
       }
@@ -410,16 +440,48 @@ export class WorkerRuntime implements ConnectionHost {
 
   // ---- hooks and shutdown --------------------------------------------------
 
-  #call(conn: Connection, hook: string, fn: () => void): void {
+  #hook(conn: Connection, name: SimpleHook): void {
+    const fn = this.#handler[name]
+    if (fn === undefined) return
+    let result
     try {
-      fn()
+      result = fn.call(this.#handler, conn)
     } catch (err) {
-      this.#handlerFailed(conn, hook, err)
+      this.#handlerFailed(conn, name, err)
+      return
     }
+    if (result !== undefined && typeof (result as PromiseLike<unknown>).then === 'function') this.#pending(conn, name, result as PromiseLike<unknown>)
+    else if (name === 'open' && result !== undefined) conn.state = result
+  }
+
+  /**
+   * An async hook: `open` and `data` hold the connection's reads until it
+   * settles (per-connection order); a rejection closes that connection.
+   */
+  #pending(conn: Connection, name: SimpleHook | 'data', promise: PromiseLike<unknown>): void {
+    const holds = name === 'open' || name === 'data'
+    if (holds) conn.hold()
+    promise.then(
+      value => {
+        if (name === 'open' && value !== undefined && !conn.closed) conn.state = value
+        if (holds) conn.release()
+      },
+      (err: unknown) => {
+        if (holds) conn.release()
+        this.#handlerFailed(conn, name, err)
+      },
+    )
   }
 
   #handlerFailed(conn: Connection, hook: string, err: unknown): void {
-    this.#logger.error({ conn: conn.id, hook, err }, 'handler threw; closing the connection')
+    if (conn.closed) {
+      // A hook still running when its connection closed: its writes fail
+      // with ERR_CONNECTION_CLOSED, which is expected, not an error.
+      const expected = (err as { code?: unknown } | null)?.code === 'ERR_CONNECTION_CLOSED'
+      this.log[expected ? 'debug' : 'warn']({ conn: conn.id, hook, err }, 'hook failed after its connection closed')
+      return
+    }
+    this.log.error({ conn: conn.id, hook, err }, 'handler threw; closing the connection')
     conn.destroy(err instanceof Error ? err : new Error(String(err)))
   }
 

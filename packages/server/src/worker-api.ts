@@ -1,62 +1,58 @@
-import { ServerError } from './errors.js'
+// The module-level functions of the first API, kept as thin deprecated
+// wrappers over the objects a handler is given (conn, conn.context).
+//
+// They hold no module state: a bundled handler (esbuild inlines its own
+// copy of this file) or a second install of @amy/server finds the same
+// worker through the thread's global object, under a registered symbol.
 import type { Connection } from './connection.js'
-import { runtime } from './worker-context.js'
+import { ServerError } from './errors.js'
+import type { OutboundOptions, PublishOptions, WorkerContext } from './handler-types.js'
+import { describe } from './validate.js'
 
-function checkTopic(topic: unknown): string {
-  if (typeof topic !== 'string' || topic.length === 0) throw new ServerError('ERR_INVALID_ARG_TYPE', 'topic must be a non-empty string')
-  return topic
+const CONTEXT = Symbol.for('@amy/server.workerContext')
+
+/** @internal set by the worker runtime of this thread (undefined when it stops). */
+export function setThreadContext(context: WorkerContext | undefined): void {
+  ;(globalThis as Record<symbol, unknown>)[CONTEXT] = context
 }
 
-function toBytes(data: Uint8Array | string): Uint8Array {
-  if (typeof data === 'string') return Buffer.from(data)
-  if (data instanceof Uint8Array) return data
-  throw new ServerError('ERR_INVALID_ARG_TYPE', 'data must be a string or a Uint8Array')
+function threadContext(what: string, instead: string): WorkerContext {
+  const context = (globalThis as Record<symbol, unknown>)[CONTEXT] as WorkerContext | undefined
+  if (context === undefined) {
+    throw new ServerError('ERR_NOT_IN_WORKER', `${what}() works only in a server worker, in handler code (there, prefer ${instead}); this thread runs no server worker`)
+  }
+  return context
 }
 
-/** Delivers `data` on `topic` to every subscriber after this call. */
-export function subscribe(conn: Connection, topic: string): void {
-  runtime('subscribe').subscribe(conn, checkTopic(topic))
+function checkConnection(conn: unknown, what: string): Connection {
+  const candidate = conn as Connection | null
+  if (candidate === null || typeof candidate !== 'object' || typeof candidate.subscribe !== 'function' || typeof candidate.id !== 'number') {
+    throw new ServerError('ERR_INVALID_ARG_TYPE', `${what} must be a Connection, got ${describe(conn)}`)
+  }
+  return candidate
 }
 
-export function unsubscribe(conn: Connection, topic: string): void {
-  runtime('unsubscribe').unsubscribe(conn, checkTopic(topic))
+/** @deprecated Use `conn.subscribe(topic)`. */
+export function subscribe(conn: Connection<any, any>, topic: string): void {
+  checkConnection(conn, 'conn').subscribe(topic)
 }
 
-export interface PublishOptions {
-  /** A connection that must not receive this message (e.g. its sender). */
-  except?: Connection
+/** @deprecated Use `conn.unsubscribe(topic)`. */
+export function unsubscribe(conn: Connection<any, any>, topic: string): void {
+  checkConnection(conn, 'conn').unsubscribe(topic)
 }
 
-/**
- * Writes `data` to every subscriber of `topic` in every worker, in order per
- * publisher. One message per worker crosses threads, never one per
- * subscriber. Subscribers past their buffer limit are closed, not waited for.
- */
-export function publish(topic: string, data: Uint8Array | string, options: PublishOptions = {}): void {
-  runtime('publish').publish(checkTopic(topic), toBytes(data), options.except?.id ?? 0)
+/** @deprecated Use `from.pipe(to)`. */
+export function pipe(from: Connection<any, any>, to: Connection<any, any>): void {
+  checkConnection(from, 'from').pipe(to)
 }
 
-export interface OutboundOptions {
-  host?: string
-  port: number
+/** @deprecated Use `conn.context.publish(...)` in hooks, `server.publish(...)` on the main thread. */
+export function publish(topic: string, data: Uint8Array | string, options?: PublishOptions): void {
+  threadContext('publish', 'conn.context.publish(); on the main thread use server.publish()').publish(topic, data, options)
 }
 
-/**
- * Opens an outbound connection served by this worker. The handler's `open`
- * runs once it is connected (`conn.outbound` is true), or `close(conn, err)`
- * if it fails. Writes before that are queued.
- */
+/** @deprecated Use `conn.context.connect(...)` (or the context given to `setup`). */
 export function connect(options: OutboundOptions): Connection {
-  if (options === null || typeof options !== 'object') throw new ServerError('ERR_INVALID_ARG_TYPE', 'connect options must be an object')
-  return runtime('connect').connect(options.host ?? '127.0.0.1', options.port)
-}
-
-/**
- * Sends everything `from` receives to `to`, with backpressure (when `to`
- * cannot keep up, `from` stops reading), forwarding end-of-stream; when one
- * closes with an error the other is destroyed. Call it both ways for a
- * proxy. Bytes piped do not reach the handler's `data`.
- */
-export function pipe(from: Connection, to: Connection): void {
-  runtime('pipe').pipe(from, to)
+  return threadContext('connect', 'conn.context.connect() or the context given to setup()').connect(options)
 }

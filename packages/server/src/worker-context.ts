@@ -1,18 +1,63 @@
-import type { WorkerRuntime } from './runtime.js'
+import type { Logger } from 'pino'
+import type { Connection } from './connection.js'
 import { ServerError } from './errors.js'
+import type { OutboundOptions, PublishOptions, WorkerContext } from './handler-types.js'
+import { checkTopic, describe, toBytes } from './validate.js'
 
-// The runtime of the worker thread this module is loaded in (each worker has
-// its own module instance), so handler code can call publish/connect/... as
-// plain functions.
-let current: WorkerRuntime | undefined
-
-export function setRuntime(runtime: WorkerRuntime | undefined): void {
-  current = runtime
+/** What the context needs from the worker runtime. */
+export interface ContextHost {
+  publish(topic: string, payload: Uint8Array, except: number): void
+  subscribers(topic: string): number
+  connect(host: string, port: number): Connection
 }
 
-export function runtime(what: string): WorkerRuntime {
-  if (current === undefined) {
-    throw new ServerError('ERR_NOT_IN_WORKER', `${what}() works in a server worker (inside handler code); on the main thread use server.${what}()`)
+/**
+ * The one WorkerContext of a worker thread (see WorkerContext in
+ * handler-types.ts for the contract). Its fields are the public API; the
+ * runtime stays behind a private field.
+ */
+export class RuntimeContext<Data = unknown> implements WorkerContext<Data> {
+  readonly worker: number
+  readonly threads: number
+  readonly data: Data
+  readonly log: Logger
+  readonly #host: ContextHost
+
+  constructor(host: ContextHost, worker: number, threads: number, data: Data, log: Logger) {
+    this.#host = host
+    this.worker = worker
+    this.threads = threads
+    this.data = data
+    this.log = log
   }
-  return current
+
+  publish(topic: string, data: Uint8Array | string, options?: PublishOptions): void {
+    checkTopic(topic)
+    const payload = toBytes(data)
+    let except = 0
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') throw new ServerError('ERR_INVALID_ARG_TYPE', `publish options must be an object, got ${describe(options)}`)
+      const conn = options.except
+      if (conn !== undefined) {
+        if (conn === null || typeof conn !== 'object' || typeof conn.id !== 'number') {
+          throw new ServerError('ERR_INVALID_ARG_TYPE', `options.except must be a Connection, got ${describe(conn)}`)
+        }
+        except = conn.id
+      }
+    }
+    this.#host.publish(topic, payload, except)
+  }
+
+  subscribers(topic: string): number {
+    return this.#host.subscribers(checkTopic(topic))
+  }
+
+  connect(options: OutboundOptions): Connection<any, Data> {
+    if (options === null || typeof options !== 'object') throw new ServerError('ERR_INVALID_ARG_TYPE', `connect options must be an object, got ${describe(options)}`)
+    const { host = '127.0.0.1', port } = options
+    if (typeof host !== 'string') throw new ServerError('ERR_INVALID_ARG_TYPE', `options.host must be a string, got ${describe(host)}`)
+    if (typeof port !== 'number') throw new ServerError('ERR_INVALID_ARG_TYPE', `options.port must be a number, got ${describe(port)}`)
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ServerError('ERR_INVALID_ARG_VALUE', `options.port must be an integer in [1, 65535], got ${port}`)
+    return this.#host.connect(host, port) as Connection<any, Data>
+  }
 }

@@ -1,6 +1,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads'
 import { Registrar, Sender } from '@amy/core'
 import type { Piscina } from 'piscina'
+import { fromStartFailure } from './handler-load.js'
 import { relayWorkerLine } from './logging.js'
 import type { ResolvedOptions } from './options.js'
 import { STAT, STAT_SLOTS } from './stats.js'
@@ -78,7 +79,7 @@ export class WorkerSlot {
         (err: Error) => {
           port1.close()
           if (!ready) {
-            rejectReady(err)
+            rejectReady(fromStartFailure(err))
             return undefined
           }
           this.#died(err)
