@@ -82,6 +82,12 @@ export declare class NativeSender {
 export declare const backend: 'epoll' | 'kqueue'
 
 export declare function tcpListen(host: string, port: number, backlog: number, reusePort: boolean, ipv6Only: boolean): number
+/** A listening Unix domain socket: a path, or (Linux) an abstract name starting with '\0'. */
+export declare function unixListen(path: string, backlog: number): number
+/** [fd, immediateErrno], as tcpConnect. */
+export declare function unixConnect(path: string): [number, number]
+/** The socket's own path (peer false) or its peer's; "" when unnamed. */
+export declare function unixPath(fd: number, peer: boolean): string
 /** Returns the accepted fd, or -1 when it would block; peer (20 bytes) receives the peer address. */
 export declare function tcpAccept(listenFd: number, peer?: Uint8Array): number
 /** Accepts until it would block or out is full; returns how many fds were written. */

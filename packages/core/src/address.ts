@@ -1,9 +1,16 @@
 import { AmyError } from './errors.js'
 
+/** An IP socket's address. */
 export interface SocketAddress {
   address: string
   port: number
   family: 'IPv4' | 'IPv6'
+}
+
+/** A Unix domain socket's address: its path, or an abstract name starting with '\0' (Linux). */
+export interface UnixSocketAddress {
+  path: string
+  family: 'Unix'
 }
 
 /**

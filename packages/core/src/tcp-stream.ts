@@ -4,6 +4,7 @@ import { checkPort, resolveHost, type SocketAddress } from './address.js'
 import { OwnedSocket } from './owned-socket.js'
 
 export interface ConnectOptions {
+  /** An IP literal or 'localhost' (default '127.0.0.1'). */
   host?: string
   port: number
   /** TCP_NODELAY (default true): small writes go out at once. */
@@ -57,6 +58,21 @@ export class TcpStream extends OwnedSocket {
     } else if (options.noDelay !== false) {
       native.setNoDelay(fd, true)
     }
+    return stream
+  }
+
+  /**
+   * Starts a non-blocking connect to a Unix domain socket: a path, or (Linux)
+   * an abstract name starting with '\0'. As connect(): writable once
+   * connected, `takeError()` after an error/hangup. A full listen queue is an
+   * immediate EAGAIN (Unix sockets do not queue a connect in progress).
+   */
+  static connectUnix(path: string): TcpStream {
+    if (typeof path !== 'string') throw new AmyError('ERR_INVALID_ARG_TYPE', 'path must be a string')
+    if (path.length === 0) throw new AmyError('ERR_INVALID_ARG_VALUE', 'path must not be empty')
+    const [fd, immediateErrno] = native.unixConnect(path)
+    const stream = new TcpStream(fd)
+    if (immediateErrno !== 0) stream.#pendingError = native.errnoError(immediateErrno, 'connect')
     return stream
   }
 

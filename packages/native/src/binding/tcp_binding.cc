@@ -1,6 +1,7 @@
 #include "binding/tcp_binding.h"
 
 #include <sys/uio.h>
+#include <sys/un.h>
 
 #include <climits>
 #include <cstring>
@@ -38,6 +39,24 @@ os::SocketAddress arg_address(const Napi::CallbackInfo& info, size_t host_index)
   return address;
 }
 
+// A Unix socket path or abstract name (leading '\0'); every byte is kept.
+os::SocketAddress arg_unix_address(const Napi::CallbackInfo& info, size_t index) {
+  if (!info[index].IsString()) throw amy_error(info.Env(), "ERR_INVALID_ARG_TYPE", "path must be a string");
+  std::string path = info[index].As<Napi::String>().Utf8Value();
+  os::SocketAddress address;
+  if (!os::parse_unix_address(path.data(), path.size(), address))
+    throw amy_error(info.Env(), "ERR_INVALID_ADDRESS",
+                    "path must be a non-empty Unix socket path without NUL bytes, shorter than " +
+                        std::to_string(sizeof(sockaddr_un::sun_path)) + " bytes" +
+#ifdef __linux__
+                        " (or an abstract name starting with \\0)"
+#else
+                        " (abstract names are Linux only)"
+#endif
+    );
+  return address;
+}
+
 Napi::Value address_object(Napi::Env env, const os::SocketAddress& address) {
   char host[64];
   if (!address.format_host(host, sizeof host)) throw amy_error(env, "ERR_INVALID_ADDRESS", "not an IP socket");
@@ -63,6 +82,40 @@ Napi::Value TcpListen(const Napi::CallbackInfo& info) {
   options.ipv6_only = info[4].ToBoolean().Value();
   int fd = guarded(env, [&] { return os::tcp_listen(address, options).release(); });
   return Napi::Number::New(env, fd);
+}
+
+// unixListen(path, backlog) -> fd
+Napi::Value UnixListen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  os::SocketAddress address = arg_unix_address(info, 0);
+  double backlog = arg_number(info, 1, "backlog");
+  if (backlog < 0 || backlog > INT_MAX || backlog != std::floor(backlog))
+    throw amy_error(env, "ERR_INVALID_ARG_VALUE", "backlog must be a non-negative integer");
+  int fd = guarded(env, [&] { return os::unix_listen(address, static_cast<int>(backlog)).release(); });
+  return Napi::Number::New(env, fd);
+}
+
+// unixConnect(path) -> [fd, immediateErrno], like tcpConnect
+Napi::Value UnixConnect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  os::SocketAddress address = arg_unix_address(info, 0);
+  int immediate = 0;
+  int fd = guarded(env, [&] { return os::unix_connect(address, &immediate).release(); });
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, fd));
+  out.Set(1u, Napi::Number::New(env, immediate));
+  return out;
+}
+
+// unixPath(fd, peer) -> the local (or peer's) Unix socket path; "" when unnamed
+Napi::Value UnixPath(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = arg_fd(info, 0);
+  bool peer = info[1].ToBoolean().Value();
+  os::SocketAddress address = guarded(env, [&] { return peer ? os::sock_peer_address(fd) : os::sock_local_address(fd); });
+  if (address.family() != AF_UNIX) throw amy_error(env, "ERR_INVALID_ADDRESS", "not a Unix socket");
+  std::string path = address.unix_path();
+  return Napi::String::New(env, path.data(), path.size());
 }
 
 // tcpAccept(listenFd, peer?: Uint8Array(20)) -> fd or -1 (would block).
@@ -262,6 +315,9 @@ void define_tcp(Napi::Env env, Napi::Object exports) {
   exports.Set("tcpListen", Napi::Function::New<TcpListen>(env, "tcpListen"));
   exports.Set("tcpAccept", Napi::Function::New<TcpAccept>(env, "tcpAccept"));
   exports.Set("acceptBatch", Napi::Function::New<AcceptBatch>(env, "acceptBatch"));
+  exports.Set("unixListen", Napi::Function::New<UnixListen>(env, "unixListen"));
+  exports.Set("unixConnect", Napi::Function::New<UnixConnect>(env, "unixConnect"));
+  exports.Set("unixPath", Napi::Function::New<UnixPath>(env, "unixPath"));
   exports.Set("tcpConnect", Napi::Function::New<TcpConnect>(env, "tcpConnect"));
   exports.Set("formatAddress", Napi::Function::New<FormatAddress>(env, "formatAddress"));
   exports.Set("writev", Napi::Function::New<Writev>(env, "writev"));

@@ -3,8 +3,10 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 
 #include "os/errors.h"
@@ -54,6 +56,22 @@ void set_int_option(int fd, int level, int name, int value) {
   if (::setsockopt(fd, level, name, &value, sizeof value) == -1) throw_sys("setsockopt");
 }
 
+void bind_and_listen(int fd, const SocketAddress& address, int backlog) {
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) == -1) throw_sys("bind");
+  if (::listen(fd, backlog) == -1) throw_sys("listen");
+}
+
+OwnedFd start_connect(const SocketAddress& address, int* immediate_error) {
+  OwnedFd fd = new_socket(address.family());
+  *immediate_error = 0;
+  // No retry on EINTR: a non-blocking connect interrupted is still in
+  // progress, and calling it again would report EALREADY.
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address.storage), address.length) == -1) {
+    if (errno != EINPROGRESS && errno != EINTR) *immediate_error = errno;
+  }
+  return fd;
+}
+
 }  // namespace
 
 uint16_t SocketAddress::port() const {
@@ -72,6 +90,35 @@ bool SocketAddress::format_host(char* out, size_t size) const {
     return false;
   }
   return ::inet_ntop(storage.ss_family, src, out, static_cast<socklen_t>(size)) != nullptr;
+}
+
+std::string SocketAddress::unix_path() const {
+  if (storage.ss_family != AF_UNIX) return std::string();
+  const auto& un = reinterpret_cast<const sockaddr_un&>(storage);
+  size_t offset = offsetof(sockaddr_un, sun_path);
+  if (length <= offset) return std::string();  // unnamed (e.g. a client's end)
+  size_t size = length - offset;
+  if (size > sizeof un.sun_path) size = sizeof un.sun_path;
+  if (un.sun_path[0] == '\0') return std::string(un.sun_path, size);  // abstract: every byte counts
+  return std::string(un.sun_path, ::strnlen(un.sun_path, size));
+}
+
+bool parse_unix_address(const char* path, size_t length, SocketAddress& out) {
+  std::memset(&out.storage, 0, sizeof out.storage);
+  auto& un = reinterpret_cast<sockaddr_un&>(out.storage);
+  if (length == 0) return false;
+  bool abstract = path[0] == '\0';
+#ifndef __linux__
+  if (abstract) return false;
+#endif
+  // A filesystem path needs room for its terminating NUL and may not hold
+  // one inside; an abstract name is exactly its bytes.
+  if (!abstract && (std::memchr(path, '\0', length) != nullptr || length >= sizeof un.sun_path)) return false;
+  if (abstract && length > sizeof un.sun_path) return false;
+  un.sun_family = AF_UNIX;
+  std::memcpy(un.sun_path, path, length);
+  out.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length + (abstract ? 0 : 1));
+  return true;
 }
 
 bool parse_address(const char* host, uint16_t port, SocketAddress& out) {
@@ -104,8 +151,14 @@ OwnedFd tcp_listen(const SocketAddress& address, const ListenOptions& options) {
 #endif
   }
   if (address.family() == AF_INET6) set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, options.ipv6_only ? 1 : 0);
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address.storage), address.length) == -1) throw_sys("bind");
-  if (::listen(fd.get(), options.backlog) == -1) throw_sys("listen");
+  bind_and_listen(fd.get(), address, options.backlog);
+  return fd;
+}
+
+OwnedFd unix_listen(const SocketAddress& address, int backlog) {
+  if (address.family() != AF_UNIX) throw SysError("bind", EAFNOSUPPORT);
+  OwnedFd fd = new_socket(AF_UNIX);
+  bind_and_listen(fd.get(), address, backlog);
   return fd;
 }
 
@@ -134,15 +187,11 @@ OwnedFd tcp_accept(int listen_fd, SocketAddress* peer) {
   }
 }
 
-OwnedFd tcp_connect(const SocketAddress& address, int* immediate_error) {
-  OwnedFd fd = new_socket(address.family());
-  *immediate_error = 0;
-  // No retry on EINTR: a non-blocking connect interrupted is still in
-  // progress, and calling it again would report EALREADY.
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address.storage), address.length) == -1) {
-    if (errno != EINPROGRESS && errno != EINTR) *immediate_error = errno;
-  }
-  return fd;
+OwnedFd tcp_connect(const SocketAddress& address, int* immediate_error) { return start_connect(address, immediate_error); }
+
+OwnedFd unix_connect(const SocketAddress& address, int* immediate_error) {
+  if (address.family() != AF_UNIX) throw SysError("connect", EAFNOSUPPORT);
+  return start_connect(address, immediate_error);
 }
 
 long sock_read(int fd, void* buf, size_t len) {

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "os/owned_fd.h"
 
@@ -24,6 +25,9 @@ struct SocketAddress {
   // Writes the numeric host ("127.0.0.1", "::1") into out; returns false if
   // it does not fit.
   bool format_host(char* out, size_t size) const;
+  // AF_UNIX only: the path; "" for an unnamed socket; an abstract name
+  // (Linux) keeps its leading '\0', as node:net writes it.
+  std::string unix_path() const;
 };
 
 // Parses a numeric IPv4 or IPv6 address (no name lookups: they block).
@@ -38,6 +42,16 @@ struct ListenOptions {
 
 OwnedFd tcp_listen(const SocketAddress& address, const ListenOptions& options);
 
+// A Unix domain socket address from `length` bytes of `path`: a filesystem
+// path, or on Linux an abstract name when path[0] is '\0' (it may hold more
+// NULs; nothing is created on disk). False if it is empty or does not fit
+// sun_path (108 bytes on Linux, 104 on macOS, with the path's NUL).
+bool parse_unix_address(const char* path, size_t length, SocketAddress& out);
+
+// A listening AF_UNIX stream socket. A filesystem path that exists already
+// (even a stale socket) fails with EADDRINUSE, as in node:net.
+OwnedFd unix_listen(const SocketAddress& address, int backlog);
+
 // Accepts one connection: a valid fd, or an invalid one when it would block.
 // ECONNABORTED (the peer left before accept) is skipped, not reported.
 OwnedFd tcp_accept(int listen_fd, SocketAddress* peer);
@@ -47,6 +61,10 @@ OwnedFd tcp_accept(int listen_fd, SocketAddress* peer);
 // kernel refuses at once (common on loopback), the errno is kept in
 // *immediate_error and the fd is still returned, so callers see one path.
 OwnedFd tcp_connect(const SocketAddress& address, int* immediate_error);
+
+// The same for an AF_UNIX address. A full listen queue shows as an immediate
+// EAGAIN (Unix sockets do not queue a connect in progress).
+OwnedFd unix_connect(const SocketAddress& address, int* immediate_error);
 
 long sock_read(int fd, void* buf, size_t len);                 // 0 at end of stream
 long sock_write(int fd, const void* buf, size_t len);          // no SIGPIPE
