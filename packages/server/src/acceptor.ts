@@ -1,8 +1,11 @@
-import { Interest, Poller, TcpListener, TcpStream, type BindOptions, type SocketAddress } from '@amy/core'
+import { Interest, Poller, TcpListener, TcpStream, UnixListener, type SocketAddress, type UnixSocketAddress } from '@amy/core'
 import type { BaseLogger as Logger } from 'pino'
+import type { ListenTarget } from './listen-options.js'
 import type { WorkerSlot } from './worker-slot.js'
 
 const ACCEPT_BATCH = 256
+
+type Listener = TcpListener | UnixListener
 
 /**
  * The main thread's side: listeners on one Poller attached to the main
@@ -14,7 +17,7 @@ const ACCEPT_BATCH = 256
  */
 export class Acceptor {
   readonly #poller = new Poller()
-  readonly #listeners = new Map<number, TcpListener>()
+  readonly #listeners = new Map<number, Listener>()
   readonly #fds = new Int32Array(ACCEPT_BATCH)
   readonly #perWorker: Int32Array[]
   readonly #counts: number[]
@@ -38,20 +41,30 @@ export class Acceptor {
     })
   }
 
-  listen(options: BindOptions): SocketAddress {
-    const listener = TcpListener.bind(options)
-    const id = this.#poller.registrar.register(listener, Interest.Read)
+  /** Binds (host already resolved to an IP) and starts accepting; Unix sockets are served the same way. */
+  listen(target: ListenTarget): SocketAddress | UnixSocketAddress {
+    const listener: Listener =
+      target.kind === 'unix'
+        ? UnixListener.bind({ path: target.path, backlog: target.backlog })
+        : TcpListener.bind({ host: target.host, port: target.port, backlog: target.backlog, reusePort: target.reusePort, ipv6Only: target.ipv6Only })
+    let id: number
+    try {
+      id = this.#poller.registrar.register(listener, Interest.Read)
+    } catch (err) {
+      listener.close()
+      throw err
+    }
     this.#listeners.set(id, listener)
     // Connections that arrived between bind and register are already queued.
     this.#acceptAll(listener)
     return listener.address()
   }
 
-  addresses(): SocketAddress[] {
+  addresses(): Array<SocketAddress | UnixSocketAddress> {
     return [...this.#listeners.values()].map(l => l.address())
   }
 
-  #acceptAll(listener: TcpListener): void {
+  #acceptAll(listener: Listener): void {
     const fds = this.#fds
     for (;;) {
       let n: number

@@ -1,20 +1,15 @@
 import { Piscina } from 'piscina'
 import { join } from 'node:path'
-import type { SocketAddress } from '@amy/core'
+import type { SocketAddress, UnixSocketAddress } from '@amy/core'
 import { Acceptor } from './acceptor.js'
 import { ServerError } from './errors.js'
+import { nameAddress, parseListenArgs, resolveHost, type ListenOptions } from './listen-options.js'
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js'
 import { encodePublished } from './pubsub-message.js'
 import { readStats, STAT_SLOTS, type WorkerStats } from './stats.js'
 import { WorkerSlot } from './worker-slot.js'
 
-export interface ListenOptions {
-  host?: string
-  port?: number
-  backlog?: number
-  reusePort?: boolean
-  ipv6Only?: boolean
-}
+export type { ListenOptions }
 
 export interface CloseOptions {
   /** Destroy connections at once instead of ending them (default false). */
@@ -74,30 +69,65 @@ export class Server {
   }
 
   /**
-   * Starts the workers (first call) and listens on one more address. Port 0
-   * picks a free port: read it from the result or address().
+   * Starts the workers (first call) and listens on one more address, as
+   * net.Server.listen: `listen(port?, host?)` or `listen({ host, port,
+   * backlog, reusePort, ipv6Only })` for TCP, `listen({ path })` for a Unix
+   * domain socket. Port 0 picks a free port: read it from the result or
+   * address(). A host name is resolved with dns.lookup (its first address).
+   *
+   * Errors: bad arguments reject with ERR_INVALID_ARG_TYPE /
+   * ERR_INVALID_ARG_VALUE before anything starts; bind errors keep their
+   * errno code (EADDRINUSE, EACCES, ...) and name the address. If the first
+   * listen fails (a bind error, a handler that does not load), the server
+   * closes — its workers stop, so the process can exit — and later calls
+   * reject with ERR_SERVER_CLOSED.
    */
-  async listen(options: ListenOptions = {}): Promise<SocketAddress> {
-    if (this.#state === 'closing' || this.#state === 'closed') throw new ServerError('ERR_SERVER_CLOSED', 'the server is closed')
-    if (this.#options.signal?.aborted) throw new ServerError('ERR_SERVER_CLOSED', 'the server was aborted')
+  listen(port?: number, host?: string): Promise<SocketAddress>
+  listen(options: ListenOptions & { path: string }): Promise<UnixSocketAddress>
+  listen(options: ListenOptions): Promise<SocketAddress>
+  async listen(first?: number | ListenOptions, second?: string): Promise<SocketAddress | UnixSocketAddress> {
+    const target = parseListenArgs(first, second)
+    this.#checkOpen()
+    const bindTarget = target.kind === 'tcp' ? { ...target, host: await resolveHost(target.host) } : target
+    this.#checkOpen()
     if (!this.#starting) {
       this.#state = 'starting'
       this.#starting = this.#startWorkers()
     }
     await this.#starting
-    if (!this.#acceptor) throw new ServerError('ERR_SERVER_CLOSED', 'the server closed while starting')
-    const address = this.#acceptor.listen(options)
+    if (!this.#acceptor || this.#state === 'closing' || this.#state === 'closed') {
+      throw new ServerError('ERR_SERVER_CLOSED', 'the server closed while starting')
+    }
+    let address: SocketAddress | UnixSocketAddress
+    try {
+      address = this.#acceptor.listen(bindTarget)
+    } catch (err) {
+      nameAddress(err, target, bindTarget.kind === 'tcp' ? bindTarget.host : undefined)
+      if (this.#acceptor.addresses().length === 0) {
+        // Nothing listens: keeping the workers would hold the process open
+        // for a server that cannot serve.
+        this.#options.logger.error({ err }, 'the first listen failed; closing the server')
+        await this.close({ force: true })
+      }
+      throw err
+    }
     this.#state = 'listening'
-    this.#options.logger.info({ address: address.address, port: address.port, threads: this.#options.threads }, 'listening')
+    this.#options.logger.info({ ...address, threads: this.#options.threads }, 'listening')
     return address
   }
 
+  #checkOpen(): void {
+    if (this.#state === 'closing' || this.#state === 'closed') throw new ServerError('ERR_SERVER_CLOSED', 'the server is closed')
+    if (this.#options.signal?.aborted) throw new ServerError('ERR_SERVER_CLOSED', 'the server was aborted')
+  }
+
   /** The first listener's address (undefined before listen). */
-  address(): SocketAddress | undefined {
+  address(): SocketAddress | UnixSocketAddress | undefined {
     return this.#acceptor?.addresses()[0]
   }
 
-  addresses(): SocketAddress[] {
+  /** Every address listened on, in the order listen() added them. */
+  addresses(): Array<SocketAddress | UnixSocketAddress> {
     return this.#acceptor?.addresses() ?? []
   }
 

@@ -27,7 +27,7 @@ function captureLogger(level = 'info'): [ReturnType<typeof pino>, Array<Record<s
 
 t.test('echo across 2 workers, balanced by live connections; stats add up', async t => {
   const [server, port] = await started(t, { handler: fixture('echo.js'), threads: 2 })
-  t.equal(server.address()?.port, port)
+  t.same(server.address(), { address: '127.0.0.1', port, family: 'IPv4' })
   const clients = await Promise.all(Array.from({ length: 6 }, () => LineClient.connect(port)))
   for (const [i, c] of clients.entries()) t.equal(await c.request(`hello ${i}`), `hello ${i}`)
   const stats = server.stats()
