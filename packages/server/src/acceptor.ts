@@ -87,8 +87,10 @@ export class Acceptor {
     const loads = this.#loads
     let live = 0
     for (let w = 0; w < slots.length; w++) {
-      const registrar = slots[w]!.registrar
-      loads[w] = registrar === undefined || registrar.closed ? Infinity : registrar.load()
+      const slot = slots[w]!
+      const registrar = slot.registrar
+      // A worker whose heartbeat went silent gets nothing new (see liveness.ts).
+      loads[w] = registrar === undefined || registrar.closed || !slot.responsive ? Infinity : registrar.load()
       if (loads[w] !== Infinity) live += loads[w]!
       this.#counts[w] = 0
     }

@@ -9,6 +9,8 @@ export type ServerErrorCode =
   | 'ERR_HANDLER_LOAD'
   | 'ERR_INVALID_ARG_TYPE'
   | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_SETUP_TIMEOUT'
+  | 'ERR_WORKER_STALLED'
 
 export class ServerError extends Error {
   readonly code: ServerErrorCode

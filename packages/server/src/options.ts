@@ -32,6 +32,15 @@ export interface ServerOptions {
   signal?: AbortSignal
   /** Passed (structured-cloned) to the handler's setup(context) as context.data. */
   handlerData?: unknown
+  /**
+   * A worker whose event loop has not turned for this long (ms) is
+   * terminated and replaced; its connections are closed and counted. After
+   * min(1 s, half of it) of silence it already gets no new connections.
+   * Default 10000; 0 turns the watchdog off; otherwise at least 500.
+   */
+  stallTimeout?: number
+  /** listen() rejects with ERR_SETUP_TIMEOUT if a worker's setup() takes longer (ms; default 30000, 0: no limit). */
+  setupTimeout?: number
 }
 
 export interface ResolvedOptions {
@@ -45,6 +54,8 @@ export interface ResolvedOptions {
   allowHalfOpen: boolean
   signal: AbortSignal | undefined
   handlerData: unknown
+  stallTimeout: number
+  setupTimeout: number
 }
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
@@ -73,6 +84,10 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (maxBufferedBytes < highWaterMark) {
     throw new ServerError('ERR_INVALID_ARG_VALUE', `maxBufferedBytes (${maxBufferedBytes}) must be >= highWaterMark (${highWaterMark})`)
   }
+  const stallTimeout = integer('stallTimeout', options.stallTimeout, 10_000, 0, 2 ** 31)
+  if (stallTimeout > 0 && stallTimeout < 500) {
+    throw new ServerError('ERR_INVALID_ARG_VALUE', `stallTimeout must be 0 (off) or at least 500 ms, got ${stallTimeout}`)
+  }
   return {
     handler: handlerUrl,
     threads: integer('threads', options.threads, Math.max(1, availableParallelism()), 1, 1024),
@@ -84,5 +99,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     allowHalfOpen: options.allowHalfOpen === true,
     signal: options.signal,
     handlerData: options.handlerData,
+    stallTimeout,
+    setupTimeout: integer('setupTimeout', options.setupTimeout, 30_000, 0, 2 ** 31),
   }
 }

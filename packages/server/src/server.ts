@@ -5,9 +5,14 @@ import { Acceptor } from './acceptor.js'
 import { ServerError } from './errors.js'
 import { nameAddress, parseListenArgs, resolveHost, type ListenOptions } from './listen-options.js'
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js'
+import { unresponsiveAfter } from './liveness.js'
 import { encodePublished } from './pubsub-message.js'
 import { readStats, STAT_SLOTS, type WorkerStats } from './stats.js'
-import { WorkerSlot } from './worker-slot.js'
+import { WorkerSlot, type DeathCause } from './worker-slot.js'
+
+// A worker that could not be replaced is tried again after this, doubling up to the max (ms).
+const REPLACE_RETRY_MS = 100
+const REPLACE_RETRY_MAX_MS = 10_000
 
 export type { ListenOptions }
 
@@ -29,7 +34,9 @@ export interface ServerStats {
   bytesOut: number
   /** Workers that died (each was replaced). */
   workerCrashes: number
-  /** Connections closed because their worker died. */
+  /** Workers terminated by the watchdog because their event loop stood still for stallTimeout (each was replaced). */
+  workerStalls: number
+  /** Connections closed because their worker died, stalled, or had to be terminated at close. */
   connectionsLostToCrashes: number
   workers: WorkerStats[]
 }
@@ -49,6 +56,8 @@ export class Server {
   #state: State = 'new'
   #starting: Promise<void> | undefined
   #closing: Promise<void> | undefined
+  #watchdog: NodeJS.Timeout | undefined
+  readonly #retryTimers = new Set<NodeJS.Timeout>()
 
   constructor(options: ServerOptions) {
     this.#options = resolveOptions(options)
@@ -64,7 +73,7 @@ export class Server {
       atomics: 'disabled',
     })
     const stats = new SharedArrayBuffer(threads * STAT_SLOTS * 8)
-    this.#slots = Array.from({ length: threads }, (_, i) => new WorkerSlot(i, stats, this.#options, this.#pool, (slot, err) => this.#onCrash(slot, err)))
+    this.#slots = Array.from({ length: threads }, (_, i) => new WorkerSlot(i, stats, this.#options, this.#pool, (slot, err, cause) => this.#onDeath(slot, err, cause)))
     this.#options.signal?.addEventListener('abort', () => void this.close(), { once: true })
   }
 
@@ -145,6 +154,7 @@ export class Server {
       bytesIn: sum('bytesIn'),
       bytesOut: sum('bytesOut'),
       workerCrashes: this.#slots.reduce((total, s) => total + s.crashes, 0),
+      workerStalls: this.#slots.reduce((total, s) => total + s.stalls, 0),
       connectionsLostToCrashes: this.#slots.reduce((total, s) => total + s.lostConnections, 0),
       workers,
     }
@@ -161,7 +171,8 @@ export class Server {
   /**
    * Stops accepting, then lets every worker end its connections (each
    * flushes, then half-closes) for up to `timeout` ms before destroying the
-   * rest; `force` destroys at once. Resolves when every worker has stopped.
+   * rest; `force` destroys at once. Resolves when every worker has stopped:
+   * a worker still running 0.5 s after that (stuck in a loop) is terminated.
    */
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return this.#closing
@@ -170,9 +181,14 @@ export class Server {
     if (typeof timeout !== 'number' || !(timeout >= 0)) throw new ServerError('ERR_INVALID_ARG_VALUE', 'timeout must be a number of ms >= 0')
     this.#state = 'closing'
     this.#closing = (async () => {
-      await this.#starting?.catch(() => {})
+      // A setup() that hangs is not waited for beyond the timeout: stop()
+      // terminates that worker.
+      if (this.#starting) await Promise.race([this.#starting.catch(() => {}), new Promise(resolve => setTimeout(resolve, force ? 0 : timeout))])
       this.#acceptor?.close()
+      for (const timer of this.#retryTimers) clearTimeout(timer)
+      this.#retryTimers.clear()
       await Promise.all(this.#slots.map(slot => slot.stop(force, timeout)))
+      clearInterval(this.#watchdog)
       await this.#pool.destroy()
       this.#state = 'closed'
       this.#options.logger.info('closed')
@@ -188,8 +204,22 @@ export class Server {
       this.#state = 'closed'
       throw err
     }
+    if (this.#state === 'closing' || this.#state === 'closed') return // close() came first: listen() rejects
     this.#broadcastPeers()
     this.#acceptor = new Acceptor(this.#slots, this.#options.maxConnections, this.#options.logger)
+    this.#startWatchdog()
+  }
+
+  /** Reads every worker's heartbeat on a timer of this thread (see liveness.ts). */
+  #startWatchdog(): void {
+    const { stallTimeout } = this.#options
+    if (stallTimeout === 0) return
+    const quiet = unresponsiveAfter(stallTimeout)
+    this.#watchdog = setInterval(() => {
+      const now = performance.now()
+      for (const slot of this.#slots) slot.checkLiveness(now, stallTimeout, quiet)
+    }, Math.max(25, Math.min(250, quiet / 4)))
+    this.#watchdog.unref()
   }
 
   #broadcastPeers(): void {
@@ -197,15 +227,30 @@ export class Server {
     for (const slot of this.#slots) slot.send({ type: 'peers', handles })
   }
 
-  #onCrash(slot: WorkerSlot, err: Error): void {
-    this.#options.logger.error({ worker: slot.index, err, lostConnections: slot.lostConnections }, 'worker died; its connections were closed')
+  #onDeath(slot: WorkerSlot, err: Error, cause: DeathCause): void {
+    const message = cause === 'crash' ? 'worker died; its connections were closed' : cause === 'stall' ? 'stalled worker terminated; its connections were closed' : 'worker terminated at close'
+    this.#options.logger.error({ worker: slot.index, err, lostConnections: slot.lostConnections }, message)
     if (this.#state === 'closing' || this.#state === 'closed') return
+    this.#replace(slot, 0)
+  }
+
+  /** Starts the slot's task again; a failed start is retried with a doubling delay. */
+  #replace(slot: WorkerSlot, attempt: number): void {
     slot.start().then(
       () => {
-        this.#options.logger.info({ worker: slot.index }, 'worker replaced')
+        this.#options.logger.info({ worker: slot.index, attempt }, 'worker replaced')
         this.#broadcastPeers()
       },
-      (startErr: Error) => this.#options.logger.error({ worker: slot.index, err: startErr }, 'could not replace a dead worker'),
+      (startErr: Error) => {
+        if (this.#state === 'closing' || this.#state === 'closed') return
+        const delay = Math.min(REPLACE_RETRY_MAX_MS, REPLACE_RETRY_MS * 2 ** attempt)
+        this.#options.logger.error({ worker: slot.index, err: startErr, attempt, retryInMs: delay }, 'could not replace a dead worker; retrying')
+        const timer = setTimeout(() => {
+          this.#retryTimers.delete(timer)
+          this.#replace(slot, attempt + 1)
+        }, delay)
+        this.#retryTimers.add(timer)
+      },
     )
   }
 }

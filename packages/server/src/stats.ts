@@ -11,6 +11,7 @@ export const STAT = {
   bytesIn: 3,
   bytesOut: 4,
   errors: 5, // connections closed by an error (reset, handler threw, limits)
+  heartbeat: 6, // bumped by the worker's event loop (see liveness.ts)
 } as const
 
 export const STAT_SLOTS = 8

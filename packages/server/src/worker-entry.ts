@@ -13,11 +13,14 @@
 //          ── port: peers [pubsub handles] ───▶   publish() reaches other workers
 //          ◀── port: log lines (rare) ─────────   pino → main logger
 //          ── port: close {force, timeout} ───▶   drain, close poller; task resolves
+//   watchdog ◀── stats[heartbeat]++ (timer) ──    liveness.ts: read without a message;
+//            ── piscina abort (terminate) ──▶    a silent worker is terminated
 //
 // The task stays pending while the worker serves, so piscina never parks
 // this thread in Atomics.wait (the pool also runs with atomics disabled).
 import { pathToFileURL } from 'node:url'
 import { loadHandler, toStartFailure } from './handler-load.js'
+import { startHeartbeat } from './liveness.js'
 import { workerLogger } from './logging.js'
 import type { ReadyMessage, ToWorker, WorkerReport, WorkerTask } from './messages.js'
 import { WorkerRuntime } from './runtime.js'
@@ -41,6 +44,8 @@ async function serveUntilClosed(task: WorkerTask): Promise<WorkerReport> {
   const runtime = new WorkerRuntime(handler, task.options, stats, logger, identity)
   setThreadContext(runtime.context)
   await handler.setup?.call(handler, runtime.context)
+  // The main thread's watchdog reads it once this worker serves (setup() has setupTimeout).
+  const stopHeartbeat = startHeartbeat(stats)
   runtime.start()
 
   return new Promise<WorkerReport>(resolve => {
@@ -51,6 +56,7 @@ async function serveUntilClosed(task: WorkerTask): Promise<WorkerReport> {
         const open = runtime.connections
         void runtime.drain(msg.force, msg.timeout).then(() => {
           runtime.close()
+          stopHeartbeat()
           setThreadContext(undefined)
           port.close()
           resolve({ worker: task.worker, connectionsAtClose: open })

@@ -1,5 +1,9 @@
 import net from 'node:net'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import type { Test } from 'tap'
+import { pino } from 'pino'
+import { createServer, type Server } from '@amy/server'
 
 export const fixture = (name: string): string => join(__dirname, 'fixtures', name)
 
@@ -83,4 +87,33 @@ export function sendAndCollect(port: number, payload: Buffer): Promise<Buffer> {
     s.on('end', () => resolve(Buffer.concat(chunks)))
     s.on('error', reject)
   })
+}
+
+/** A server listening on a free port, force-closed when the test ends. */
+export async function started(t: Test, options: Parameters<typeof createServer>[0]): Promise<[Server, number]> {
+  const server = createServer(options)
+  t.teardown(() => server.close({ force: true }))
+  const address = await server.listen({ port: 0 })
+  return [server, address.port]
+}
+
+/** A pino logger whose JSON lines land in an array. */
+export function captureLogger(level = 'info'): [ReturnType<typeof pino>, Array<Record<string, unknown>>] {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>)
+      cb()
+    },
+  })
+  return [pino({ level }, stream), lines]
+}
+
+/** Polls `predicate` every 20 ms until it holds; throws after `ms`. */
+export async function until(predicate: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await sleep(20)
+  }
 }

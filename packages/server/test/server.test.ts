@@ -1,29 +1,8 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import net from 'node:net'
-import { Writable } from 'node:stream'
 import { randomBytes } from 'node:crypto'
-import { pino } from 'pino'
-import { createServer, publish, type Server } from '@amy/server'
-import { LineClient, fixture, sendAndCollect, sleep } from './helpers'
-
-async function started(t: Test, options: Parameters<typeof createServer>[0]): Promise<[Server, number]> {
-  const server = createServer(options)
-  t.teardown(() => server.close({ force: true }))
-  const address = await server.listen({ port: 0 })
-  return [server, address.port]
-}
-
-/** A pino logger whose JSON lines land in an array. */
-function captureLogger(level = 'info'): [ReturnType<typeof pino>, Array<Record<string, unknown>>] {
-  const lines: Array<Record<string, unknown>> = []
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>)
-      cb()
-    },
-  })
-  return [pino({ level }, stream), lines]
-}
+import { createServer, publish } from '@amy/server'
+import { LineClient, captureLogger, fixture, sendAndCollect, sleep, started } from './helpers'
 
 t.test('echo across 2 workers, balanced by live connections; stats add up', async t => {
   const [server, port] = await started(t, { handler: fixture('echo.js'), threads: 2 })

@@ -1,0 +1,110 @@
+// Issue 7, failure 1: a worker stuck in a loop hung everything. Now a
+// watchdog reads each worker's heartbeat (liveness.ts): a silent worker gets
+// no new connections, is terminated after stallTimeout and replaced; close()
+// terminates what does not stop; signals end the process.
+import t from 'tap'
+import { rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createServer } from '@amy/server'
+import { Child } from './child'
+import { LineClient, captureLogger, fixture, started, until } from './helpers'
+
+const logged = (lines: Array<Record<string, unknown>>, msg: string) => (): boolean => lines.some(l => l['msg'] === msg)
+
+t.test('a stuck worker gets no new connections, is terminated after stallTimeout and replaced; its connections are closed and counted', async t => {
+  const [logger, lines] = captureLogger()
+  const [server, port] = await started(t, { handler: fixture('commands.js'), threads: 2, logger, stallTimeout: 3000 })
+  const clients = await Promise.all(Array.from({ length: 4 }, () => LineClient.connect(port)))
+  t.teardown(() => { for (const c of clients) c.destroy() })
+  const workers = await Promise.all(clients.map(c => c.request('worker')))
+  const stuck = clients.filter((_, i) => workers[i] === 'worker 0')
+  t.equal(await stuck[0]!.request('spin'), 'spinning')
+  await until(logged(lines, 'worker unresponsive; it gets no new connections until it recovers'), 10_000, 'the unresponsive log')
+  t.pass('the silent worker is logged')
+  // Every new connection is served (none is routed into the stuck worker).
+  const fresh = await Promise.all(Array.from({ length: 4 }, () => LineClient.connect(port)))
+  t.teardown(() => { for (const c of fresh) c.destroy() })
+  for (const c of fresh) t.equal(await c.request('echo served'), 'served', 'a new connection is served meanwhile')
+  await until(() => server.stats().workerStalls === 1, 15_000, 'the stalled worker to be terminated')
+  await Promise.all(stuck.map(c => c.until(() => c.closed, 10_000)))
+  t.pass(`the ${stuck.length} connections of the stuck worker were closed`)
+  t.equal(server.stats().connectionsLostToCrashes, stuck.length, 'and counted as lost')
+  t.equal(server.stats().workerCrashes, 0, 'a stall is not counted as a crash')
+  t.ok(lines.some(l => l['msg'] === 'worker stalled; terminating it'), 'the termination is logged')
+  // Its replacement serves again.
+  await until(logged(lines, 'worker replaced'), 15_000, 'the replacement')
+  let back = false
+  for (let i = 0; i < 20 && !back; i++) {
+    const c = await LineClient.connect(port)
+    fresh.push(c)
+    back = (await c.request('worker')) === 'worker 0'
+  }
+  t.ok(back, 'worker 0 is back')
+})
+
+t.test('close({ timeout }) terminates a worker stuck in a loop and resolves', async t => {
+  const [logger, lines] = captureLogger()
+  const server = createServer({ handler: fixture('commands.js'), threads: 2, logger, stallTimeout: 0 })
+  t.teardown(() => server.close({ force: true }))
+  const { port } = await server.listen({ port: 0 })
+  const c = await LineClient.connect(port)
+  t.teardown(() => c.destroy())
+  t.equal(await c.request('spin'), 'spinning')
+  await server.close({ timeout: 300 })
+  t.pass('close() resolved')
+  t.ok(lines.some(l => l['msg'] === 'worker did not stop in time; terminating it'), 'the termination is logged')
+  await c.until(() => c.closed, 10_000)
+  t.pass("the stuck worker's connection was closed")
+})
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const stallTimeout of ['0', '10000']) {
+    t.test(`${signal} ends the process while a worker is stuck (stallTimeout ${stallTimeout})`, async t => {
+      const child = Child.serve(t, { STALL_TIMEOUT: stallTimeout })
+      const port = await child.port()
+      const c = await LineClient.connect(port)
+      t.teardown(() => c.destroy())
+      t.equal(await c.request('spin'), 'spinning')
+      child.proc.kill(signal)
+      await until(() => child.exited, 30_000, 'the process to exit')
+      t.equal(child.exitCode, 0, 'it exited by itself, status 0')
+      t.match(child.stdout, /closed/, 'after close() resolved')
+    })
+  }
+}
+
+t.test('setupTimeout: a setup() that never settles (or loops) makes listen() reject with ERR_SETUP_TIMEOUT', async t => {
+  for (const setup of ['hang', 'spin']) {
+    const server = createServer({ handler: fixture('fragile.js'), threads: 2, setupTimeout: 300, handlerData: { setup } })
+    t.teardown(() => server.close({ force: true }))
+    await t.rejects(server.listen({ port: 0 }), { code: 'ERR_SETUP_TIMEOUT' }, `setup ${setup}`)
+    await server.close()
+    t.equal(server.listening, false)
+  }
+  t.throws(() => createServer({ handler: fixture('echo.js'), stallTimeout: 100 }), { code: 'ERR_INVALID_ARG_VALUE' }, 'stallTimeout under 500 ms')
+})
+
+t.test('a worker whose replacement fails is retried with backoff until it serves again', async t => {
+  const marker = join(tmpdir(), `amy-fragile-${process.pid}-${Date.now()}`)
+  t.teardown(() => rmSync(marker, { force: true }))
+  const [logger, lines] = captureLogger()
+  const [server, port] = await started(t, { handler: fixture('fragile.js'), threads: 2, logger, handlerData: { failIfExists: marker } })
+  const clients = await Promise.all(Array.from({ length: 2 }, () => LineClient.connect(port)))
+  t.teardown(() => { for (const c of clients) c.destroy() })
+  const workers = await Promise.all(clients.map(c => c.request('worker')))
+  writeFileSync(marker, '')
+  clients[workers.indexOf('worker 0')]!.send('crash')
+  await until(() => lines.filter(l => l['msg'] === 'could not replace a dead worker; retrying').length >= 2, 15_000, 'two failed replacements')
+  t.pass('failed replacements are logged and retried')
+  rmSync(marker)
+  await until(logged(lines, 'worker replaced'), 15_000, 'the replacement')
+  let back = false
+  for (let i = 0; i < 20 && !back; i++) {
+    const c = await LineClient.connect(port)
+    clients.push(c)
+    back = (await c.request('worker')) === 'worker 0'
+  }
+  t.ok(back, 'worker 0 serves again')
+  t.equal(server.stats().workerCrashes, 1)
+})
