@@ -3,6 +3,10 @@
 // so the binary builds with nothing but the compiler and the sanitizers.
 #pragma once
 
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -70,6 +74,99 @@ std::string show(const T& value) {
     out << value;
   }
   return out.str();
+}
+
+// Open fds of this process (the directory's own fd included, at every call alike).
+inline int count_open_fds() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) throw amy::os::SysError("opendir", errno);
+  int count = 0;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') count++;
+  }
+  closedir(dir);
+  return count;
+}
+
+inline const char* volatile g_current = "";
+constexpr unsigned kCaseTimeoutSeconds = 20;
+
+inline void on_watchdog(int) {
+  // Async-signal-safe: write(2) and _exit(2) only.
+  const char head[] = "Bail out! watchdog: \"";
+  const char tail[] = "\" did not finish in time\n";
+  (void)!::write(1, head, sizeof head - 1);
+  const char* name = g_current;
+  (void)!::write(1, name, std::strlen(name));
+  (void)!::write(1, tail, sizeof tail - 1);
+  ::_exit(1);
+}
+
+inline void print_diagnostic(const std::string& message) {
+  size_t start = 0;
+  while (start <= message.size()) {
+    size_t end = message.find('\n', start);
+    if (end == std::string::npos) end = message.size();
+    std::printf("# %s\n", message.substr(start, end - start).c_str());
+    start = end + 1;
+  }
+}
+
+// Runs every TEST in order, each under a watchdog, prints TAP version 14,
+// then checks that as many fds are open at the end as at the start.
+// Extra exception types are described by describe(e) (or "" to rethrow).
+inline int run_all(std::string (*describe)(const std::exception&) = nullptr) {
+  ::signal(SIGALRM, on_watchdog);
+  const int fds_at_start = count_open_fds();
+  std::printf("TAP version 14\n");
+  std::fflush(stdout);
+  int number = 0;
+  int failed = 0;
+  auto report = [&](const char* name, const std::string& error, const std::string& skip) {
+    ++number;
+    if (!error.empty()) {
+      ++failed;
+      std::printf("not ok %d - %s\n", number, name);
+      print_diagnostic(error);
+    } else if (!skip.empty()) {
+      std::printf("ok %d - %s # SKIP %s\n", number, name, skip.c_str());
+    } else {
+      std::printf("ok %d - %s\n", number, name);
+    }
+    std::fflush(stdout);
+  };
+  for (const Case& c : cases()) {
+    g_current = c.name;
+    ::alarm(kCaseTimeoutSeconds);
+    std::string error;
+    std::string skip;
+    try {
+      c.fn();
+    } catch (const Failure& f) {
+      error = f.message;
+    } catch (const Skipped& s) {
+      skip = s.reason;
+    } catch (const amy::os::SysError& e) {
+      error = std::string("unexpected SysError: ") + e.what() + " (errno " + amy::os::errno_name(e.err()) +
+              ", syscall " + e.syscall() + ")";
+    } catch (const std::exception& e) {
+      std::string described = describe ? describe(e) : std::string();
+      error = described.empty() ? std::string("unexpected exception: ") + e.what() : described;
+    } catch (...) {
+      error = "unexpected exception of unknown type";
+    }
+    ::alarm(0);
+    report(c.name, error, skip);
+  }
+  const int fds_at_end = count_open_fds();
+  report("fd leaks: as many fds open at the end as at the start",
+         fds_at_end == fds_at_start ? std::string()
+                                    : std::to_string(fds_at_start) + " fds open at the start, " +
+                                          std::to_string(fds_at_end) + " at the end",
+         std::string());
+  std::printf("1..%d\n", number);
+  std::fflush(stdout);
+  return failed ? 1 : 0;
 }
 
 }  // namespace check

@@ -44,11 +44,11 @@ using amy::binding::ChannelCore;
 using amy::binding::PollerCore;
 using namespace amy::os;
 namespace registry = amy::binding::registry;
+using check::count_open_fds;
 
 namespace {
 
 constexpr uint64_t kMs = 1000000;  // nanoseconds per millisecond
-constexpr unsigned kCaseTimeoutSeconds = 20;
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -62,17 +62,6 @@ uint64_t now_ns() {
 double ms_since(uint64_t start_ns) { return static_cast<double>(now_ns() - start_ns) / 1e6; }
 
 void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
-
-int count_open_fds() {
-  DIR* dir = opendir("/proc/self/fd");
-  if (!dir) throw_sys("opendir");
-  int count = 0;
-  while (dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] != '.') count++;
-  }
-  closedir(dir);
-  return count;  // includes the directory's own fd, at every call alike
-}
 
 struct FdPair {
   OwnedFd a;  // pipe: read end
@@ -1646,85 +1635,4 @@ TEST("fd leaks: error paths and close() release every fd") {
   CHECK_EQ(count_open_fds(), before);
 }
 
-// ===========================================================================
-
-namespace {
-
-const char* volatile g_current = "";
-
-void on_watchdog(int) {
-  // Async-signal-safe: write(2) and _exit(2) only.
-  const char head[] = "Bail out! watchdog: \"";
-  const char tail[] = "\" did not finish in time\n";
-  (void)!::write(1, head, sizeof head - 1);
-  const char* name = g_current;
-  (void)!::write(1, name, std::strlen(name));
-  (void)!::write(1, tail, sizeof tail - 1);
-  ::_exit(1);
-}
-
-void print_diagnostic(const std::string& message) {
-  size_t start = 0;
-  while (start <= message.size()) {
-    size_t end = message.find('\n', start);
-    if (end == std::string::npos) end = message.size();
-    std::printf("# %s\n", message.substr(start, end - start).c_str());
-    start = end + 1;
-  }
-}
-
-}  // namespace
-
-int main() {
-  ::signal(SIGALRM, on_watchdog);
-  const int fds_at_start = count_open_fds();
-  std::printf("TAP version 14\n");
-  std::fflush(stdout);
-  int number = 0;
-  int failed = 0;
-  auto report = [&](const char* name, const std::string& error, const std::string& skip) {
-    ++number;
-    if (!error.empty()) {
-      ++failed;
-      std::printf("not ok %d - %s\n", number, name);
-      print_diagnostic(error);
-    } else if (!skip.empty()) {
-      std::printf("ok %d - %s # SKIP %s\n", number, name, skip.c_str());
-    } else {
-      std::printf("ok %d - %s\n", number, name);
-    }
-    std::fflush(stdout);
-  };
-  for (const check::Case& c : check::cases()) {
-    g_current = c.name;
-    ::alarm(kCaseTimeoutSeconds);
-    std::string error;
-    std::string skip;
-    try {
-      c.fn();
-    } catch (const check::Failure& f) {
-      error = f.message;
-    } catch (const check::Skipped& s) {
-      skip = s.reason;
-    } catch (const SysError& e) {
-      error = std::string("unexpected SysError: ") + e.what() + " (errno " + errno_name(e.err()) +
-              ", syscall " + e.syscall() + ")";
-    } catch (const std::exception& e) {
-      error = std::string("unexpected exception: ") + e.what();
-    } catch (...) {
-      error = "unexpected exception of unknown type";
-    }
-    ::alarm(0);
-    report(c.name, error, skip);
-  }
-  const int fds_at_end = count_open_fds();
-  report("fd leaks: as many fds open at the end as at the start",
-         fds_at_end == fds_at_start ? std::string()
-                                    : std::string(__FILE__) + ": " + std::to_string(fds_at_start) +
-                                          " fds open at the start, " + std::to_string(fds_at_end) +
-                                          " at the end",
-         std::string());
-  std::printf("1..%d\n", number);
-  std::fflush(stdout);
-  return failed ? 1 : 0;
-}
+int main() { return check::run_all(); }
