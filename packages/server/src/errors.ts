@@ -11,6 +11,9 @@ export type ServerErrorCode =
   | 'ERR_INVALID_ARG_VALUE'
   | 'ERR_SETUP_TIMEOUT'
   | 'ERR_WORKER_STALLED'
+  | 'ERR_UNKNOWN_OPTION'
+  | 'ERR_PAYLOAD_TOO_LARGE'
+  | 'ERR_PUBSUB_UNAVAILABLE'
 
 export class ServerError extends Error {
   readonly code: ServerErrorCode

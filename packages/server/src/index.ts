@@ -5,3 +5,11 @@ export { Connection } from './connection.js'
 export { publish, subscribe, unsubscribe, connect, pipe } from './worker-api.js'
 export { ServerError, type ServerErrorCode } from './errors.js'
 export type { WorkerStats } from './stats.js'
+export {
+  PUBSUB_STAT,
+  type PubSubAdapter,
+  type PubSubAdapterSpec,
+  type PubSubHost,
+  type PubSubStats,
+  type PubSubStatName,
+} from './pubsub-adapter.js'

@@ -12,6 +12,7 @@
 // over each worker's native channel (format in pubsub-message.ts).
 import type { MessagePort } from 'node:worker_threads'
 import type { RegistrarHandle, SenderHandle } from '@amy/core'
+import type { PubSubAdapterSpec } from './pubsub-adapter.js'
 import type { RuntimeOptions } from './runtime.js'
 
 /** The piscina task each worker runs for as long as the server serves. */
@@ -25,6 +26,18 @@ export interface WorkerTask {
   stats: SharedArrayBuffer
   /** The worker's end of its control channel (transferred). */
   port: MessagePort
+  /** Cross-instance pub/sub (only with `options.pubsub`). */
+  pubsub?: WorkerPubSubTask | undefined
+}
+
+/** A pub/sub adapter: the main thread's hub, or an adapter in every worker. */
+export interface WorkerPubSubTask {
+  spec: PubSubAdapterSpec
+  instanceId: Uint8Array
+  /** Main placement: where this worker forwards its publishes and subscriptions (pubsub-hub.ts). */
+  hub?: SenderHandle
+  /** Worker placement: PUBSUB_STAT_SLOTS counters per worker. */
+  stats?: SharedArrayBuffer
 }
 
 /** The task's result, once the worker has drained and stopped. */

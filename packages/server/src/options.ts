@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url'
 import type { BaseLogger as Logger } from 'pino'
 import { ServerError } from './errors.js'
 import { resolveLogger, type LoggerOption } from './logging.js'
+import { isPubSubAdapterSpec, type PubSubAdapterSpec } from './pubsub-adapter.js'
 
 export type { LoggerOption }
 
@@ -41,6 +42,11 @@ export interface ServerOptions {
   stallTimeout?: number
   /** listen() rejects with ERR_SETUP_TIMEOUT if a worker's setup() takes longer (ms; default 30000, 0: no limit). */
   setupTimeout?: number
+  /**
+   * Extends publish/subscribe to the other instances of the application,
+   * e.g. `redisPubSub({ url })` from @amy/redis (default: this process only).
+   */
+  pubsub?: PubSubAdapterSpec
 }
 
 export interface ResolvedOptions {
@@ -56,6 +62,7 @@ export interface ResolvedOptions {
   handlerData: unknown
   stallTimeout: number
   setupTimeout: number
+  pubsub: PubSubAdapterSpec | undefined
 }
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
@@ -79,6 +86,9 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new ServerError('ERR_INVALID_ARG_TYPE', 'options.signal must be an AbortSignal')
   }
+  if (options.pubsub !== undefined && !isPubSubAdapterSpec(options.pubsub)) {
+    throw new ServerError('ERR_INVALID_ARG_TYPE', 'options.pubsub must be a pub/sub adapter, e.g. redisPubSub({ url }) from @amy/redis')
+  }
   const highWaterMark = integer('highWaterMark', options.highWaterMark, 64 * 1024, 1, 2 ** 31)
   const maxBufferedBytes = integer('maxBufferedBytes', options.maxBufferedBytes, 16 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER)
   if (maxBufferedBytes < highWaterMark) {
@@ -101,5 +111,6 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     handlerData: options.handlerData,
     stallTimeout,
     setupTimeout: integer('setupTimeout', options.setupTimeout, 30_000, 0, 2 ** 31),
+    pubsub: options.pubsub,
   }
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import { Connection, type ConnectionHost } from './connection.js'
 import { ServerError } from './errors.js'
 import type { Handler } from './handler-types.js'
+import type { RemoteBus } from './pubsub-adapter.js'
 import { decodePublished, encodePublished } from './pubsub-message.js'
 import { STAT } from './stats.js'
 import { RuntimeContext, type ContextHost } from './worker-context.js'
@@ -73,6 +74,9 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
   #pumpLater: Connection[] = []
   #pumpScheduled = false
   #peers: Sender<never>[] = []
+  // Other instances (a pub/sub adapter), if the server has one.
+  #remote: RemoteBus | undefined
+  #remoteFlushQueued = false
   #idleTimer = 0
   #closing: (() => void) | undefined
 
@@ -108,6 +112,11 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
   setPeers(handles: SenderHandle[]): void {
     const own = this.#pubsubSender.id
     this.#peers = handles.filter(h => h.channelId !== own).map(h => Sender.from<never>(h))
+  }
+
+  /** Extends publish/subscribe to other server instances (see pubsub-adapter.ts). */
+  setRemote(remote: RemoteBus | undefined): void {
+    this.#remote = remote
   }
 
   // ---- ConnectionHost ------------------------------------------------------
@@ -363,6 +372,7 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
     if (set === undefined) {
       set = new Set()
       this.#topics.set(topic, set)
+      this.#remote?.subscribed(topic)
     }
     set.add(conn)
     ;(conn.topics ??= new Set()).add(topic)
@@ -377,7 +387,10 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
     const set = this.#topics.get(topic)
     if (set === undefined) return
     set.delete(conn)
-    if (set.size === 0) this.#topics.delete(topic)
+    if (set.size === 0) {
+      this.#topics.delete(topic)
+      this.#remote?.unsubscribed(topic)
+    }
   }
 
   subscribers(topic: string): number {
@@ -386,6 +399,10 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
 
   /** Encodes once; one channel message per other worker; local subscribers directly. */
   publish(topic: string, payload: Uint8Array, except: number): void {
+    const remote = this.#remote
+    if (remote !== undefined && payload.length > remote.maxPayloadBytes) {
+      throw new ServerError('ERR_PAYLOAD_TOO_LARGE', `published payload of ${payload.length} bytes is over the pub/sub adapter's maxPayloadBytes (${remote.maxPayloadBytes})`)
+    }
     const message = encodePublished(topic, payload, except)
     for (const peer of this.#peers) {
       try {
@@ -396,6 +413,29 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
       }
     }
     this.#deliverLocal(topic, message.subarray(message.length - payload.length), except)
+    // Other instances: `except` names a connection of this instance only.
+    remote?.publish(topic, payload)
+  }
+
+  /**
+   * A message another instance published (worker placement of the adapter).
+   * The Redis client calls this once per message of a socket read: the
+   * writes are queued and flushed once, after the read's messages.
+   */
+  deliverRemote(topic: string, payload: Buffer): void {
+    const wasInBatch = this.inBatch
+    this.inBatch = true
+    this.#deliverLocal(topic, payload, 0)
+    this.inBatch = wasInBatch
+    if (!wasInBatch && !this.#remoteFlushQueued) {
+      this.#remoteFlushQueued = true
+      queueMicrotask(this.#flushRemote)
+    }
+  }
+
+  readonly #flushRemote = (): void => {
+    this.#remoteFlushQueued = false
+    if (!this.inBatch) this.#flushDirty()
   }
 
   #receivePublished(): void {

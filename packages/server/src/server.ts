@@ -1,11 +1,14 @@
 import { Piscina } from 'piscina'
 import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
 import type { SocketAddress, UnixSocketAddress } from '@amy/core'
 import { Acceptor } from './acceptor.js'
 import { ServerError } from './errors.js'
 import { nameAddress, parseListenArgs, resolveHost, type ListenOptions } from './listen-options.js'
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js'
 import { unresponsiveAfter } from './liveness.js'
+import { loadPubSubAdapter, PUBSUB_STAT_SLOTS, readPubSubStats, type PubSubStats } from './pubsub-adapter.js'
+import { PubSubHub } from './pubsub-hub.js'
 import { encodePublished } from './pubsub-message.js'
 import { readStats, STAT_SLOTS, type WorkerStats } from './stats.js'
 import { WorkerSlot, type DeathCause } from './worker-slot.js'
@@ -39,6 +42,8 @@ export interface ServerStats {
   /** Connections closed because their worker died, stalled, or had to be terminated at close. */
   connectionsLostToCrashes: number
   workers: WorkerStats[]
+  /** The pub/sub adapter's counters (only with `options.pubsub`). */
+  pubsub?: PubSubStats
 }
 
 type State = 'new' | 'starting' | 'listening' | 'closing' | 'closed'
@@ -58,6 +63,9 @@ export class Server {
   #closing: Promise<void> | undefined
   #watchdog: NodeJS.Timeout | undefined
   readonly #retryTimers = new Set<NodeJS.Timeout>()
+  // Cross-instance pub/sub: the hub (main placement) or per-worker counters (worker placement).
+  #hub: PubSubHub | undefined
+  #pubsubStats: Float64Array[] = []
 
   constructor(options: ServerOptions) {
     this.#options = resolveOptions(options)
@@ -74,6 +82,17 @@ export class Server {
     })
     const stats = new SharedArrayBuffer(threads * STAT_SLOTS * 8)
     this.#slots = Array.from({ length: threads }, (_, i) => new WorkerSlot(i, stats, this.#options, this.#pool, (slot, err, cause) => this.#onDeath(slot, err, cause)))
+    const pubsub = this.#options.pubsub
+    if (pubsub !== undefined) {
+      const instanceId = randomBytes(8)
+      if (pubsub.placement === 'worker') {
+        const buffer = new SharedArrayBuffer(threads * PUBSUB_STAT_SLOTS * 8)
+        this.#pubsubStats = this.#slots.map(slot => new Float64Array(buffer, slot.index * PUBSUB_STAT_SLOTS * 8, PUBSUB_STAT_SLOTS))
+        for (const slot of this.#slots) slot.pubsubTask = { spec: pubsub, instanceId, stats: buffer }
+      } else {
+        for (const slot of this.#slots) slot.pubsubTask = { spec: pubsub, instanceId }
+      }
+    }
     this.#options.signal?.addEventListener('abort', () => void this.close(), { once: true })
   }
 
@@ -157,6 +176,7 @@ export class Server {
       workerStalls: this.#slots.reduce((total, s) => total + s.stalls, 0),
       connectionsLostToCrashes: this.#slots.reduce((total, s) => total + s.lostConnections, 0),
       workers,
+      ...(this.#options.pubsub !== undefined && { pubsub: readPubSubStats(this.#pubsubStats) }),
     }
   }
 
@@ -166,6 +186,7 @@ export class Server {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data
     const message = encodePublished(topic, bytes, 0)
     for (const slot of this.#slots) slot.pubsub?.sendBytes(message)
+    this.#hub?.publish(topic, bytes)
   }
 
   /**
@@ -190,6 +211,7 @@ export class Server {
       await Promise.all(this.#slots.map(slot => slot.stop(force, timeout)))
       clearInterval(this.#watchdog)
       await this.#pool.destroy()
+      await this.#hub?.close().catch((err: unknown) => this.#options.logger.warn({ err }, 'pub/sub adapter close failed'))
       this.#state = 'closed'
       this.#options.logger.info('closed')
     })()
@@ -198,9 +220,11 @@ export class Server {
 
   async #startWorkers(): Promise<void> {
     try {
+      await this.#startHub()
       await Promise.all(this.#slots.map(slot => slot.start()))
     } catch (err) {
       await this.#pool.destroy().catch(() => {})
+      await this.#hub?.close().catch(() => {})
       this.#state = 'closed'
       throw err
     }
@@ -222,6 +246,18 @@ export class Server {
     this.#watchdog.unref()
   }
 
+  /** Main placement: the instance's one adapter, before the workers (they need its channel). */
+  async #startHub(): Promise<void> {
+    const pubsub = this.#options.pubsub
+    if (pubsub === undefined || pubsub.placement !== 'main') return
+    const adapter = await loadPubSubAdapter(pubsub)
+    const instanceId = Buffer.from(this.#slots[0]!.pubsubTask!.instanceId)
+    this.#hub = new PubSubHub(adapter, () => this.#slots, this.#options.logger, instanceId)
+    this.#pubsubStats = [this.#hub.stats]
+    await this.#hub.start()
+    for (const slot of this.#slots) slot.pubsubTask = { ...slot.pubsubTask!, hub: this.#hub.handle }
+  }
+
   #broadcastPeers(): void {
     const handles = this.#slots.flatMap(slot => (slot.pubsub ? [slot.pubsub.handle] : []))
     for (const slot of this.#slots) slot.send({ type: 'peers', handles })
@@ -230,6 +266,7 @@ export class Server {
   #onDeath(slot: WorkerSlot, err: Error, cause: DeathCause): void {
     const message = cause === 'crash' ? 'worker died; its connections were closed' : cause === 'stall' ? 'stalled worker terminated; its connections were closed' : 'worker terminated at close'
     this.#options.logger.error({ worker: slot.index, err, lostConnections: slot.lostConnections }, message)
+    this.#hub?.workerGone(slot.index)
     if (this.#state === 'closing' || this.#state === 'closed') return
     this.#replace(slot, 0)
   }

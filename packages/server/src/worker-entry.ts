@@ -23,6 +23,7 @@ import { loadHandler, toStartFailure } from './handler-load.js'
 import { startHeartbeat } from './liveness.js'
 import { workerLogger } from './logging.js'
 import type { ReadyMessage, ToWorker, WorkerReport, WorkerTask } from './messages.js'
+import { connectRemote } from './pubsub-worker.js'
 import { WorkerRuntime } from './runtime.js'
 import { STAT_SLOTS } from './stats.js'
 import { setThreadContext } from './worker-api.js'
@@ -43,6 +44,7 @@ async function serveUntilClosed(task: WorkerTask): Promise<WorkerReport> {
   const identity = { worker: task.worker, threads: task.threads, data: task.handlerData }
   const runtime = new WorkerRuntime(handler, task.options, stats, logger, identity)
   setThreadContext(runtime.context)
+  const adapter = await connectRemote(task, runtime, logger)
   await handler.setup?.call(handler, runtime.context)
   // The main thread's watchdog reads it once this worker serves (setup() has setupTimeout).
   const stopHeartbeat = startHeartbeat(stats)
@@ -54,7 +56,9 @@ async function serveUntilClosed(task: WorkerTask): Promise<WorkerReport> {
         runtime.setPeers(msg.handles)
       } else if (msg.type === 'close') {
         const open = runtime.connections
-        void runtime.drain(msg.force, msg.timeout).then(() => {
+        void runtime.drain(msg.force, msg.timeout).then(async () => {
+          runtime.setRemote(undefined)
+          await adapter?.close().catch((err: unknown) => logger.warn({ err }, 'pub/sub adapter close failed'))
           runtime.close()
           stopHeartbeat()
           setThreadContext(undefined)

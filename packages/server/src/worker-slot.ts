@@ -7,7 +7,7 @@ import { HeartbeatMonitor } from './liveness.js'
 import { relayWorkerLine } from './logging.js'
 import type { ResolvedOptions } from './options.js'
 import { STAT, STAT_SLOTS } from './stats.js'
-import type { FromWorker, ToWorker, WorkerReport, WorkerTask } from './messages.js'
+import type { FromWorker, ToWorker, WorkerPubSubTask, WorkerReport, WorkerTask } from './messages.js'
 
 /** How long past its drain timeout a closing worker may take before it is terminated (ms). */
 const STOP_GRACE_MS = 500
@@ -31,6 +31,8 @@ export class WorkerSlot {
   readonly heartbeat: HeartbeatMonitor
   crashes = 0
   stalls = 0
+  /** Set by the server when it has a pub/sub adapter; passed to every start. */
+  pubsubTask: WorkerPubSubTask | undefined
   lostConnections = 0
   /** False while the heartbeat is silent: the acceptor routes around this worker. */
   responsive = true
@@ -84,6 +86,7 @@ export class WorkerSlot {
       logLevel: logger.level,
       stats: this.statsBuffer,
       port: port2,
+      pubsub: this.pubsubTask,
     }
     return new Promise<void>((resolveReady, rejectReady) => {
       let ready = false
