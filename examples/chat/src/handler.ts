@@ -33,7 +33,12 @@ interface Member {
   done: boolean
 }
 
-type Conn = Connection<Member>
+/** handlerData from main.ts: the instance's name when several run behind a load balancer. */
+export interface ChatData {
+  instance?: string | undefined
+}
+
+type Conn = Connection<Member, ChatData>
 
 const topicOf = (room: string): string => 'room:' + room
 
@@ -108,12 +113,13 @@ function onLine(conn: Conn, m: Member, line: string): void {
   announce(conn, m.room, `${m.nick}: ${line}`)
 }
 
-export default defineHandler<Member>({
+export default defineHandler<Member, ChatData>({
   open(conn) {
     const nick = `guest-${conn.id}`
     // push() never uses the reader's own read buffer: keep it tiny.
     conn.state = { nick, room: undefined, lines: new LineReader({ maxLineLength: MAX_LINE_LENGTH, bufferSize: 1 }), done: false }
-    tell(conn, `* welcome, ${nick}: /nick NAME, then /join ROOM (/help for more)`)
+    const instance = conn.context.data?.instance
+    tell(conn, `* welcome, ${nick}${instance ? ` on ${instance}` : ''}: /nick NAME, then /join ROOM (/help for more)`)
   },
 
   data(conn, bytes) {

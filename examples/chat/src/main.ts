@@ -1,22 +1,39 @@
 // npm start: a multithreaded line-based chat on $HOST:$PORT (default
 // 127.0.0.1:7001) with $THREADS workers (default: one per core). Try it with
 // two or more `nc 127.0.0.1 7001`.
+//
+// With REDIS_URL (e.g. redis://127.0.0.1:6379) several instances behind a
+// TCP load balancer are one chat: rooms span instances over Redis pub/sub
+// (channels REDIS_PREFIX + 'room:NAME', default prefix 'chat:'). INSTANCE
+// names this instance in the welcome line. See README.md.
 import { join } from 'node:path'
 import { createServer } from '@amy/server'
+import { redisPubSub } from '@amy/redis'
+import type { ChatData } from './handler.js'
 
 const host = process.env.HOST ?? '127.0.0.1'
 const port = Number(process.env.PORT ?? 7001)
 const threads = process.env.THREADS ? Number(process.env.THREADS) : undefined
+const redisUrl = process.env.REDIS_URL
+const handlerData: ChatData = { instance: process.env.INSTANCE }
 
-const server = createServer({ handler: join(__dirname, 'handler.js'), threads })
+const server = createServer({
+  handler: join(__dirname, 'handler.js'),
+  threads,
+  handlerData,
+  ...(redisUrl && { pubsub: redisPubSub({ url: redisUrl, prefix: process.env.REDIS_PREFIX ?? 'chat:' }) }),
+})
 
 server.listen({ host, port, backlog: 4096 }).then(
-  address => console.log(`chat server listening on ${address.address}:${address.port}`),
-  (err: Error) => {
-    console.error(`chat server failed to start: ${err.message}`)
+  address => console.log(`chat server listening on ${address.address}:${address.port}${redisUrl ? ` (rooms shared over ${redisUrl})` : ''}`),
+  (err: Error & { code?: string }) => {
+    console.error(`chat server failed to start: ${err.code ?? ''} ${err.message}`)
     process.exit(1)
   },
 )
+
+// SIGUSR2 prints the server's counters (pub/sub included) as one JSON line.
+process.on('SIGUSR2', () => console.log(`chat server stats ${JSON.stringify(server.stats())}`))
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
