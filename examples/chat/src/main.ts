@@ -21,7 +21,14 @@ const server = createServer({
   handler: join(__dirname, 'handler.js'),
   threads,
   handlerData,
-  ...(redisUrl && { pubsub: redisPubSub({ url: redisUrl, prefix: process.env.REDIS_PREFIX ?? 'chat:' }) }),
+  ...(redisUrl && {
+    pubsub: redisPubSub({
+      url: redisUrl,
+      prefix: process.env.REDIS_PREFIX ?? 'chat:',
+      // The benchmark's switch (npm run bench:chat): where the Redis connections live.
+      ...(process.env.REDIS_PLACEMENT === 'worker' && { placement: 'worker' as const }),
+    }),
+  }),
 })
 
 server.listen({ host, port, backlog: 4096 }).then(
