@@ -4,6 +4,13 @@ import type { ListenTarget } from './listen-options.js'
 import type { WorkerSlot } from './worker-slot.js'
 
 const ACCEPT_BATCH = 256
+// After a failed accept (EMFILE/ENFILE: out of fds; ENOBUFS/ENOMEM) the
+// listener is edge-triggered: no new notification comes for connections
+// already waiting, so a timer retries, backing off from the first to the
+// max delay while it keeps failing. One log line per interval at most.
+const RETRY_FIRST_MS = 10
+const RETRY_MAX_MS = 1000
+const LOG_EVERY_MS = 10_000
 
 type Listener = TcpListener | UnixListener
 
@@ -24,6 +31,12 @@ export class Acceptor {
   readonly #loads: number[]
   accepted = 0
   rejected = 0
+  /** Accept calls that failed (out of fds, ...), since start. */
+  acceptFailures = 0
+  #retryTimer: NodeJS.Timeout | undefined
+  #retryDelay = 0
+  #failuresSinceLog = 0
+  #lastLog = -Infinity
 
   constructor(
     readonly slots: WorkerSlot[],
@@ -71,15 +84,40 @@ export class Acceptor {
       try {
         n = listener.acceptFds(fds)
       } catch (err) {
-        // EMFILE/ENFILE: the connection stays in the backlog until fds free up.
-        this.logger.error({ err }, 'accept failed')
+        this.#acceptFailed(err as Error)
         return
       }
+      if (this.#retryDelay > 0) this.#acceptRecovered()
       if (n === 0) return
       this.accepted += n
       this.#distribute(fds, n)
       if (n < fds.length) return
     }
+  }
+
+  /** The connections stay in the backlog; a timer tries again (nothing else would: edge-triggered). */
+  #acceptFailed(err: Error): void {
+    this.acceptFailures++
+    this.#failuresSinceLog++
+    this.#retryDelay = Math.min(RETRY_MAX_MS, Math.max(RETRY_FIRST_MS, this.#retryDelay * 2))
+    const now = performance.now()
+    if (now - this.#lastLog >= LOG_EVERY_MS) {
+      this.#lastLog = now
+      this.logger.error({ err, failures: this.#failuresSinceLog, retryInMs: this.#retryDelay }, 'accept failed; connections wait in the backlog, retrying')
+      this.#failuresSinceLog = 0
+    }
+    if (this.#retryTimer !== undefined) return
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined
+      for (const listener of this.#listeners.values()) this.#acceptAll(listener)
+    }, this.#retryDelay)
+  }
+
+  #acceptRecovered(): void {
+    this.logger.warn({ failures: this.#failuresSinceLog }, 'accepting again')
+    this.#retryDelay = 0
+    this.#failuresSinceLog = 0
+    this.#lastLog = -Infinity
   }
 
   #distribute(fds: Int32Array, n: number): void {
@@ -128,6 +166,7 @@ export class Acceptor {
 
   /** Stops accepting: listeners closed, the poller detached. */
   close(): void {
+    clearTimeout(this.#retryTimer)
     for (const listener of this.#listeners.values()) listener.close()
     this.#listeners.clear()
     this.#poller.close()

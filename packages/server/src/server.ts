@@ -35,6 +35,8 @@ export interface ServerStats {
   rejected: number
   bytesIn: number
   bytesOut: number
+  /** accept() calls that failed (EMFILE, ENFILE, ...); each is retried with backoff. */
+  acceptFailures: number
   /** Workers that died (each was replaced). */
   workerCrashes: number
   /** Workers terminated by the watchdog because their event loop stood still for stallTimeout (each was replaced). */
@@ -170,6 +172,7 @@ export class Server {
       connections: sum('connections'),
       accepted: this.#acceptor?.accepted ?? 0,
       rejected: this.#acceptor?.rejected ?? 0,
+      acceptFailures: this.#acceptor?.acceptFailures ?? 0,
       bytesIn: sum('bytesIn'),
       bytesOut: sum('bytesOut'),
       workerCrashes: this.#slots.reduce((total, s) => total + s.crashes, 0),
