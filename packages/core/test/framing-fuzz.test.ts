@@ -102,7 +102,7 @@ function referenceFrames(stream: Buffer, maxFrameSize: number): Outcome<Buffer> 
 }
 
 // Payload bytes come from one random pool (cheap), at a random offset.
-const POOL = Buffer.alloc(150_000).map((_, i) => (Math.imul(i + 1, 2654435761) >>> 24) ^ (i & 0xff))
+const POOL = Buffer.from(new Uint8Array(150_000).map((_, i) => (Math.imul(i + 1, 2654435761) >>> 24) ^ (i & 0xff)))
 
 function randomFrameStream(rand: (n: number) => number, maxFrameSize: number): Buffer {
   const parts: Buffer[] = []
