@@ -13,7 +13,11 @@
         "src/binding/tcp_binding.cc",
         "src/binding/js_errors.cc",
         "src/binding/hot_io.cc",
-        "src/binding/splice_binding.cc"
+        "src/binding/splice_binding.cc",
+        "src/binding/tls_binding.cc",
+        "src/tls/tls_error.cc",
+        "src/tls/tls_context.cc",
+        "src/tls/tls_session.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "src"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

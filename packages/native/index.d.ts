@@ -135,3 +135,105 @@ export declare class NativeSplicePipe {
 
 /** True where NativeSplicePipe uses splice(2) (Linux); false for the read/write fallback. */
 export declare const spliceSupported: boolean
+
+/**
+ * Options of NativeTlsContext, normalized by @amy/core's TlsContext (which
+ * takes node:tls names). PEM texts as strings or bytes.
+ */
+export interface NativeTlsContextOptions {
+  isServer: boolean
+  key?: string | Uint8Array
+  cert?: string | Uint8Array
+  passphrase?: string
+  /** One PEM bundle; empty: OpenSSL's default verify paths. */
+  ca?: string | Uint8Array
+  /** OpenSSL version numbers (TLS1_2_VERSION, TLS1_3_VERSION). */
+  minVersion?: number
+  maxVersion?: number
+  /** node:tls syntax: names starting with TLS_ are TLS 1.3 suites. */
+  ciphers?: string
+  alpn?: string[]
+  requestCert?: boolean
+  rejectUnauthorized?: boolean
+  sni?: Array<{ servername: string; key: string | Uint8Array; cert: string | Uint8Array; passphrase?: string }>
+  /** 48 bytes: 16 name, 16 HMAC key, 16 AES key (node:tls's layout). */
+  ticketKeys?: Uint8Array
+}
+
+/**
+ * A TLS context (an SSL_CTX and its settings), shared by every thread of the
+ * process: `new NativeTlsContext(id)` on another thread takes a reference to
+ * the one built with options. Errors: `ERR_TLS_INVALID_KEY`,
+ * `ERR_TLS_INVALID_CERT`, `ERR_TLS_KEY_MISMATCH`, `ERR_TLS_INVALID_CA`,
+ * `ERR_TLS_INVALID_CIPHERS`, `ERR_TLS_INVALID_OPTION` (with `reason`);
+ * `ERR_UNKNOWN_ID` for an id no live context has.
+ */
+export declare class NativeTlsContext {
+  constructor(optionsOrId: NativeTlsContextOptions | number)
+  readonly id: number
+  readonly isServer: boolean
+  /** The 48 ticket keys (servers); empty for clients. */
+  readonly ticketKeys: Buffer
+}
+
+export interface NativePeerCertificate {
+  subject: string
+  issuer: string
+  subjectaltname: string
+  valid_from: string
+  valid_to: string
+  fingerprint256: string
+  raw: Buffer
+}
+
+export interface NativeTlsInfo {
+  protocol: string
+  cipher: string
+  alpnProtocol: string | false
+  servername: string | false
+  resumed: boolean
+  authorized: boolean
+  authorizationError: string | null
+  peerCertificate: NativePeerCertificate | null
+}
+
+/** An Error of the TLS layer: a stable `code`, OpenSSL's `reason`, and `errno`/`syscall` when a socket failed underneath. */
+export interface TlsError extends Error {
+  code: string
+  reason?: string
+  errno?: number
+  syscall?: string
+}
+
+/**
+ * One TLS connection over a non-blocking socket fd (not owned). Return
+ * values: bytes (> 0); 0 at end of stream (read); -1 wants read; -2 wants
+ * write (output pending: flush on writable). Failures throw TlsError and
+ * every later call throws the same.
+ */
+export declare class NativeTlsSession {
+  /** A servername (string, may be empty) makes a client session; session resumes an earlier one. */
+  constructor(contextId: number, fd: number, servername?: string, session?: Uint8Array)
+  /** 1 when complete, -1 / -2 while it waits. */
+  handshake(): number
+  read(buf: Uint8Array): number
+  write(buf: Uint8Array): number
+  writev(bufs: readonly Uint8Array[]): number
+  /** Bytes still pending after sending what the socket takes. */
+  flush(): number
+  /** Queues close_notify and flushes; true when nothing is pending. */
+  shutdown(): boolean
+  info(): NativeTlsInfo
+  /** The session to resume later (client), or undefined. */
+  session(): Buffer | undefined
+  /** Frees the SSL now; later calls throw ERR_SOCKET_CLOSED. */
+  close(): void
+  readonly pendingOutput: number
+  readonly handshakeComplete: boolean
+  readonly peerClosed: boolean
+}
+
+export declare const TLS1_2_VERSION: number
+export declare const TLS1_3_VERSION: number
+/** The OpenSSL the addon runs on (the node binary's own). */
+export declare const opensslVersion: string

@@ -3,4 +3,15 @@
 import native = require('@amy/native')
 
 export default native
-export type { NativePoller, NativeRegistrar, NativeReceiver, NativeSender, SocketAddressInfo, SysError } from '@amy/native'
+export type {
+  NativePoller,
+  NativeRegistrar,
+  NativeReceiver,
+  NativeSender,
+  NativeTlsContextOptions,
+  NativeTlsInfo,
+  NativePeerCertificate,
+  SocketAddressInfo,
+  SysError,
+  TlsError,
+} from '@amy/native'

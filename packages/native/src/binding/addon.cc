@@ -8,6 +8,7 @@
 #include "binding/registrar_wrap.h"
 #include "binding/splice_binding.h"
 #include "binding/tcp_binding.h"
+#include "binding/tls_binding.h"
 #include "os/selector.h"
 
 namespace amy::binding {
@@ -24,6 +25,7 @@ AmyAddon::AmyAddon(Napi::Env env, Napi::Object exports) {
   define_tcp(env, exports);
   define_hot_io(env, exports);
   define_splice(env, exports);
+  define_tls(env, exports);
 #if defined(__linux__)
   exports.Set("backend", Napi::String::New(env, "epoll"));
 #else
