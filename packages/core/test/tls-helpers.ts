@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Interest, Poller, TcpListener, TlsStream, type TlsContext } from '@amy/core'
+import { Interest, Poller, TcpListener, TcpStream, TlsStream, type TlsContext } from '@amy/core'
 
 /** The test-only certificates (packages/native/test/fixtures/tls, remade by make-certs.sh). */
 export const certDir = join(__dirname, '..', '..', 'native', 'test', 'fixtures', 'tls')
@@ -27,13 +27,23 @@ export class TlsEcho {
   error: ConnError | undefined
   received = 0
 
-  constructor(readonly stream: TlsStream, readonly onData?: (chunk: Buffer) => Buffer | undefined) {}
+  /**
+   * onData returns the reply (default: the chunk, an echo). An echo stops
+   * reading while replies are queued (backpressure); a collector
+   * (`collect: true`) reads on while its own sends are queued, else two
+   * peers that both wait to write would deadlock.
+   */
+  constructor(
+    readonly stream: TlsStream,
+    readonly onData?: (chunk: Buffer) => Buffer | undefined,
+    readonly collect = false,
+  ) {}
 
   service(): void {
     if (this.done) return
     try {
-      if (!this.#drain()) return
-      while (!this.ended && this.#queue.length === 0) {
+      if (!this.#drain() && !this.collect) return
+      while (!this.ended && (this.collect || this.#queue.length === 0)) {
         const n = this.stream.read(this.#buf)
         if (n === null) break
         if (n === 0) {
@@ -44,7 +54,7 @@ export class TlsEcho {
         const chunk = Buffer.from(this.#buf.subarray(0, n))
         const reply = this.onData ? this.onData(chunk) : chunk
         if (reply && reply.length > 0) this.#queue.push(reply)
-        if (!this.#drain()) return
+        if (!this.#drain() && !this.collect) return
       }
       if (this.ended && this.#queue.length === 0) {
         this.stream.shutdown()
@@ -136,5 +146,34 @@ export async function until(check: () => boolean, what: string, timeoutMs = 10_0
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}
+
+export interface TlsClient {
+  readonly conn: TlsEcho
+  readonly received: Buffer[]
+  text(): string
+  close(): void
+}
+
+/** A TlsStream client to 127.0.0.1:port driven by its own started Poller; it collects what it reads. */
+export function startTlsClient(context: TlsContext, port: number, options: { servername?: string; session?: Uint8Array } = {}): TlsClient {
+  const poller = new Poller()
+  const received: Buffer[] = []
+  const tcp = TcpStream.connect({ host: '127.0.0.1', port })
+  const conn = new TlsEcho(TlsStream.client(tcp, context, { servername: 'localhost', ...options }), chunk => {
+    received.push(chunk)
+    return undefined
+  }, true)
+  poller.registrar.register(conn.stream, Interest.Both)
+  poller.start(() => conn.service())
+  return {
+    conn,
+    received,
+    text: () => Buffer.concat(received).toString(),
+    close() {
+      if (!conn.done) conn.finish()
+      poller.close()
+    },
   }
 }
