@@ -58,6 +58,8 @@ export declare class NativeRegistrar {
   handOver(fds: Int32Array, count: number): boolean
   /** Live registrations plus fds waiting in the inbox. */
   load(): number
+  /** Whether a live source registration has this id. */
+  has(id: number): boolean
   /** How many fds the poller closed for its owner when it closed. */
   readonly closedOnClose: number
   readonly closed: boolean

@@ -100,6 +100,15 @@ export class Registrar {
     return this.#native.handOver(fds, count)
   }
 
+  /**
+   * Whether a source registered here (not a timer or channel) has this id,
+   * from any thread: one mutex and one hash lookup. The server uses it to
+   * find the worker that serves a connection id without a message.
+   */
+  has(id: number): boolean {
+    return this.#native.has(id)
+  }
+
   /** Live registrations plus fds waiting in the inbox: a load measure any thread can read. */
   load(): number {
     return this.#native.load()

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { ServerError, type ServerErrorCode } from './errors.js'
 import type { Handler } from './handler-types.js'
 
-const HOOKS = ['setup', 'open', 'data', 'drain', 'end', 'timeout', 'close'] as const
+const HOOKS = ['setup', 'open', 'data', 'drain', 'end', 'timeout', 'close', 'message'] as const
 
 /** Imports the handler module at `url` (a file URL) and checks its shape. */
 export async function loadHandler(url: string): Promise<Handler> {

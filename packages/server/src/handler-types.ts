@@ -48,6 +48,15 @@ export interface Handler<State = unknown, Data = unknown> {
   timeout?(conn: Connection<State, Data>): void | Promise<void>
   /** The connection is closed; `err` says why if it was not a clean close. */
   close?(conn: Connection<State, Data>, err?: Error): void | Promise<void>
+  /**
+   * A message from the main thread: `server.broadcast(msg)` (to every
+   * worker; the result is ignored, an error is logged) or
+   * `server.request(msg)` (what this returns, or its promise resolves to, is
+   * the reply; a throw or rejection rejects the request with the error's
+   * `code`). Messages are structured clones. Use it to kick, mute, reload:
+   * state the workers keep.
+   */
+  message?(context: WorkerContext<Data>, msg: unknown): unknown
 }
 
 export interface PublishOptions {
@@ -88,6 +97,12 @@ export interface WorkerContext<Data = unknown> {
    * if it fails. Writes before that are queued.
    */
   connect(options: OutboundOptions): Connection<any, Data>
+  /**
+   * Sends `message` (structured-cloned) to the main thread, where
+   * `server.on('message', (message, worker) => ...)` receives it. A value
+   * that cannot be cloned throws ERR_INVALID_ARG_VALUE.
+   */
+  postMessage(message: unknown): void
 }
 
 /** Identity function that types a handler module's default export. */

@@ -6,6 +6,10 @@
 //   ── WorkerTask (pool.run, once) ───────▶   serve(task)
 //   ◀── FromWorker: ready | log ──────────
 //   ── ToWorker: peers | close ──────────▶
+//   ── ToWorker: send | destroy | request | subscribers (each with an id)
+//   ◀── FromWorker: reply {id} ───────────   (worker-messages.ts answers)
+//   ── ToWorker: message (broadcast) ────▶   handler.message(context, msg)
+//   ◀── FromWorker: post ─────────────────   context.postMessage(msg)
 //   ◀── WorkerReport (the task's result) ─   after close
 //
 // Published pub/sub messages do not use these ports: they travel as raw bytes
@@ -61,7 +65,26 @@ export interface LogMessage {
   line: string
 }
 
-export type FromWorker = ReadyMessage | LogMessage
+/** context.postMessage(message) in a worker: server.emit('message', message, worker). */
+export interface PostMessage {
+  type: 'post'
+  message: unknown
+}
+
+/** An Error as it crosses threads (structured clone drops `code`). */
+export interface SerializedError {
+  name: string
+  message: string
+  code?: unknown
+  stack?: string
+}
+
+/** The answer to one request-like message (send, destroy, request, subscribers). */
+export type ReplyMessage =
+  | { type: 'reply'; id: number; ok: true; value: unknown }
+  | { type: 'reply'; id: number; ok: false; error: SerializedError }
+
+export type FromWorker = ReadyMessage | LogMessage | PostMessage | ReplyMessage
 
 // ---- main -> worker ---------------------------------------------------------
 
@@ -78,4 +101,42 @@ export interface CloseMessage {
   timeout: number
 }
 
-export type ToWorker = PeersMessage | CloseMessage
+/** server.send(conn, bytes): write to that connection if this worker has it; replies whether it did. */
+export interface SendMessage {
+  type: 'send'
+  id: number
+  conn: number
+  bytes: Uint8Array
+}
+
+/** server.destroy(conn): replies whether this worker had the connection. */
+export interface DestroyMessage {
+  type: 'destroy'
+  id: number
+  conn: number
+}
+
+/** server.broadcast(message): handler.message(context, message), no reply. */
+export interface BroadcastMessage {
+  type: 'message'
+  message: unknown
+}
+
+/** server.request(message): replies with what handler.message returns (or its error). */
+export interface RequestMessage {
+  type: 'request'
+  id: number
+  message: unknown
+}
+
+/** server.subscribers(topic): replies with this worker's count. */
+export interface SubscribersMessage {
+  type: 'subscribers'
+  id: number
+  topic: string
+}
+
+export type ToWorker = PeersMessage | CloseMessage | SendMessage | DestroyMessage | BroadcastMessage | RequestMessage | SubscribersMessage
+
+/** The request-like messages: each gets exactly one ReplyMessage with its id. */
+export type RequestLike = SendMessage | DestroyMessage | RequestMessage | SubscribersMessage

@@ -108,9 +108,20 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     idleTimeout: integer('idleTimeout', options.idleTimeout, 0, 0, 2 ** 31),
     allowHalfOpen: options.allowHalfOpen === true,
     signal: options.signal,
-    handlerData: options.handlerData,
+    handlerData: cloneable(options.handlerData),
     stallTimeout,
     setupTimeout: integer('setupTimeout', options.setupTimeout, 30_000, 0, 2 ** 31),
     pubsub: options.pubsub,
   }
+}
+
+/** handlerData crosses to every worker as a structured clone: check it once, here, with a clear error. */
+function cloneable(data: unknown): unknown {
+  if (data === undefined) return undefined
+  try {
+    structuredClone(data)
+  } catch (err) {
+    throw new ServerError('ERR_INVALID_ARG_VALUE', `options.handlerData cannot be sent to the workers (structured clone): ${(err as Error).message}`, { cause: err })
+  }
+  return data
 }

@@ -96,6 +96,19 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
     this.#pubsubSender = sender
   }
 
+  /** Set by worker-entry: sends context.postMessage's message to the main thread. */
+  toMain: ((message: unknown) => void) | undefined
+
+  /** The open connection with this id on this worker (server.send/destroy). */
+  find(id: number): Connection | undefined {
+    return this.#conns.get(id)
+  }
+
+  postMessage(message: unknown): void {
+    if (this.toMain === undefined) throw new ServerError('ERR_NOT_IN_WORKER', 'postMessage(): this worker has no link to the main thread')
+    this.toMain(message)
+  }
+
   get registrarHandle() {
     return this.poller.registrar.handle
   }

@@ -1,4 +1,5 @@
 import { Piscina } from 'piscina'
+import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { SocketAddress, UnixSocketAddress } from '@amy/core'
@@ -12,12 +13,27 @@ import { PubSubHub } from './pubsub-hub.js'
 import { encodePublished } from './pubsub-message.js'
 import { readStats, STAT_SLOTS, type WorkerStats } from './stats.js'
 import { WorkerSlot, type DeathCause } from './worker-slot.js'
+import { cloneFailure } from './message-errors.js'
+import type { PostMessage, ReplyMessage } from './messages.js'
+import { checkTopic, describe, toBytes } from './validate.js'
+import { WorkerRequests } from './worker-requests.js'
 
 // A worker that could not be replaced is tried again after this, doubling up to the max (ms).
 const REPLACE_RETRY_MS = 100
 const REPLACE_RETRY_MAX_MS = 10_000
 
 export type { ListenOptions }
+
+export interface RequestOptions {
+  /** The worker (0 .. threads-1) to ask; without it every worker is asked and the replies come as an array. */
+  worker?: number
+}
+
+/** The events a Server emits. */
+export interface ServerEvents {
+  /** A worker's `context.postMessage(message)`; `worker` is its index. */
+  message: [message: unknown, worker: number]
+}
 
 export interface CloseOptions {
   /** Destroy connections at once instead of ending them (default false). */
@@ -55,7 +71,7 @@ type State = 'new' | 'starting' | 'listening' | 'closing' | 'closed'
  * connections served by `threads` piscina workers running the handler.
  * Use createServer(); then `await server.listen({ port })`.
  */
-export class Server {
+export class Server extends EventEmitter<ServerEvents> {
   readonly #options: ResolvedOptions
   readonly #pool: Piscina
   readonly #slots: WorkerSlot[]
@@ -69,7 +85,10 @@ export class Server {
   #hub: PubSubHub | undefined
   #pubsubStats: Float64Array[] = []
 
+  readonly #requests = new WorkerRequests()
+
   constructor(options: ServerOptions) {
+    super()
     this.#options = resolveOptions(options)
     const { threads } = this.#options
     this.#pool = new Piscina({
@@ -95,6 +114,7 @@ export class Server {
         for (const slot of this.#slots) slot.pubsubTask = { spec: pubsub, instanceId }
       }
     }
+    for (const slot of this.#slots) slot.onMessage = (from, msg) => this.#fromWorker(from, msg)
     this.#options.signal?.addEventListener('abort', () => void this.close(), { once: true })
   }
 
@@ -183,13 +203,115 @@ export class Server {
     }
   }
 
-  /** Publishes to the subscribers of `topic` in every worker (see publish() in handlers). */
+  /** Publishes to the subscribers of `topic` in every worker (as `context.publish` in handlers). */
   publish(topic: string, data: Uint8Array | string): void {
-    if (typeof topic !== 'string' || topic.length === 0) throw new ServerError('ERR_INVALID_ARG_TYPE', 'topic must be a non-empty string')
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data
+    checkTopic(topic)
+    const bytes = toBytes(data)
     const message = encodePublished(topic, bytes, 0)
     for (const slot of this.#slots) slot.pubsub?.sendBytes(message)
     this.#hub?.publish(topic, bytes)
+  }
+
+  // ---- reaching the workers from this thread ---------------------------------
+  //
+  // A connection id is its registration id in its worker's poller, so the
+  // owner is found natively (registrar.has: a mutex and a hash lookup per
+  // worker, no message) and only that worker is asked.
+
+  /**
+   * Writes `data` to connection `connId` (from `conn.id`), in whichever
+   * worker serves it. Resolves to whether the connection was found open
+   * (false once it closed or is ending). Bytes are copied to the worker.
+   */
+  async send(connId: number, data: Uint8Array | string): Promise<boolean> {
+    const id = checkConnId(connId)
+    const bytes = toBytes(data)
+    this.#checkRunning()
+    const owner = this.#owner(id)
+    if (owner === undefined) return false
+    return this.#requests.ask<boolean>(owner, rid => ({ type: 'send', id: rid, conn: id, bytes }))
+  }
+
+  /** Destroys connection `connId` (its `close` hook runs without an error). Resolves to whether it was found. */
+  async destroy(connId: number): Promise<boolean> {
+    const id = checkConnId(connId)
+    this.#checkRunning()
+    const owner = this.#owner(id)
+    if (owner === undefined) return false
+    return this.#requests.ask<boolean>(owner, rid => ({ type: 'destroy', id: rid, conn: id }))
+  }
+
+  /**
+   * Runs the handler's `message(context, message)` hook in every serving
+   * worker (a worker being replaced misses it). `message` is
+   * structured-cloned: one that cannot be throws ERR_INVALID_ARG_VALUE and
+   * reaches no worker. Fire and forget: a failing hook is logged.
+   */
+  broadcast(message: unknown): void {
+    this.#checkRunning()
+    const serving = this.#slots.filter(slot => slot.registrar !== undefined)
+    if (serving.length > 0) {
+      // The first send clones: if that throws, nothing was sent.
+      try {
+        serving[0]!.send({ type: 'message', message })
+      } catch (err) {
+        throw cloneFailure(err, 'the message')
+      }
+    }
+    for (const slot of serving.slice(1)) slot.send({ type: 'message', message })
+  }
+
+  /**
+   * Runs the handler's `message(context, message)` hook in one worker
+   * (`{ worker: n }`) and resolves with what it returned; without `worker`,
+   * in every worker, resolving with the replies in worker order. A hook that
+   * throws (or rejects) rejects this with an Error carrying its `code` and
+   * `worker`; a worker that dies meanwhile rejects with ERR_WORKER_DIED.
+   */
+  request<R = unknown>(message: unknown, options: RequestOptions & { worker: number }): Promise<R>
+  request<R = unknown>(message: unknown, options?: RequestOptions): Promise<R[]>
+  async request(message: unknown, options: RequestOptions = {}): Promise<unknown> {
+    if (options === null || typeof options !== 'object') throw new ServerError('ERR_INVALID_ARG_TYPE', `request options must be an object, got ${describe(options)}`)
+    for (const key of Object.keys(options)) {
+      if (key !== 'worker') throw new ServerError('ERR_INVALID_ARG_VALUE', `request: unknown option '${key}'`)
+    }
+    const { worker } = options
+    if (worker !== undefined) {
+      if (typeof worker !== 'number') throw new ServerError('ERR_INVALID_ARG_TYPE', `options.worker must be a number, got ${describe(worker)}`)
+      if (!Number.isInteger(worker) || worker < 0 || worker >= this.#slots.length) {
+        throw new ServerError('ERR_INVALID_ARG_VALUE', `options.worker must be an integer in [0, ${this.#slots.length - 1}], got ${worker}`)
+      }
+    }
+    this.#checkRunning()
+    const ask = (slot: WorkerSlot): Promise<unknown> => this.#requests.ask(slot, id => ({ type: 'request', id, message }))
+    if (worker !== undefined) return ask(this.#slots[worker]!)
+    return Promise.all(this.#slots.map(ask))
+  }
+
+  /** How many connections are subscribed to `topic`, over every worker. */
+  async subscribers(topic: string): Promise<number> {
+    checkTopic(topic)
+    this.#checkRunning()
+    const counts = await Promise.all(this.#slots.map(slot => this.#requests.ask<number>(slot, id => ({ type: 'subscribers', id, topic }))))
+    return counts.reduce((sum, n) => sum + n, 0)
+  }
+
+  #owner(connId: number): WorkerSlot | undefined {
+    return this.#slots.find(slot => {
+      const registrar = slot.registrar
+      return registrar !== undefined && !registrar.closed && registrar.has(connId)
+    })
+  }
+
+  #checkRunning(): void {
+    if (this.#state === 'closing' || this.#state === 'closed') throw new ServerError('ERR_SERVER_CLOSED', 'the server is closed')
+    if (this.#state !== 'listening') throw new ServerError('ERR_SERVER_NOT_RUNNING', 'the workers are not running yet: await server.listen() first')
+  }
+
+  #fromWorker(slot: WorkerSlot, msg: PostMessage | ReplyMessage): void {
+    if (msg.type === 'reply') this.#requests.settle(msg)
+    else if (this.listenerCount('message') > 0) this.emit('message', msg.message, slot.index)
+    else this.#options.logger.debug({ worker: slot.index }, "a worker's postMessage had no server.on('message') listener")
   }
 
   /**
@@ -216,6 +338,7 @@ export class Server {
       await this.#pool.destroy()
       await this.#hub?.close().catch((err: unknown) => this.#options.logger.warn({ err }, 'pub/sub adapter close failed'))
       this.#state = 'closed'
+      this.#requests.failAll(new ServerError('ERR_SERVER_CLOSED', 'the server closed before the worker replied'))
       this.#options.logger.info('closed')
     })()
     return this.#closing
@@ -267,6 +390,7 @@ export class Server {
   }
 
   #onDeath(slot: WorkerSlot, err: Error, cause: DeathCause): void {
+    this.#requests.failWorker(slot.index, new ServerError('ERR_WORKER_DIED', `worker ${slot.index} died before it replied`, { cause: err }))
     const message = cause === 'crash' ? 'worker died; its connections were closed' : cause === 'stall' ? 'stalled worker terminated; its connections were closed' : 'worker terminated at close'
     this.#options.logger.error({ worker: slot.index, err, lostConnections: slot.lostConnections }, message)
     this.#hub?.workerGone(slot.index)
@@ -293,6 +417,14 @@ export class Server {
       },
     )
   }
+}
+
+function checkConnId(value: unknown): number {
+  if (typeof value !== 'number') throw new ServerError('ERR_INVALID_ARG_TYPE', `connId must be a number (conn.id), got ${describe(value)}`)
+  if (!Number.isInteger(value) || value < 1 || value > Number.MAX_SAFE_INTEGER) {
+    throw new ServerError('ERR_INVALID_ARG_VALUE', `connId must be a positive integer (conn.id), got ${value}`)
+  }
+  return value
 }
 
 /** Creates a server; nothing starts until listen(). */

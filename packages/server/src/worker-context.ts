@@ -9,6 +9,7 @@ export interface ContextHost {
   publish(topic: string, payload: Uint8Array, except: number): void
   subscribers(topic: string): number
   connect(host: string, port: number): Connection
+  postMessage(message: unknown): void
 }
 
 /**
@@ -50,6 +51,10 @@ export class RuntimeContext<Data = unknown> implements WorkerContext<Data> {
 
   subscribers(topic: string): number {
     return this.#host.subscribers(checkTopic(topic))
+  }
+
+  postMessage(message: unknown): void {
+    this.#host.postMessage(message)
   }
 
   connect(options: OutboundOptions): Connection<any, Data> {

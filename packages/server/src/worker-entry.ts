@@ -15,6 +15,8 @@
 //          ── port: close {force, timeout} ───▶   drain, close poller; task resolves
 //   watchdog ◀── stats[heartbeat]++ (timer) ──    liveness.ts: read without a message;
 //            ── piscina abort (terminate) ──▶    a silent worker is terminated
+//          ── port: send/destroy/request ... ─▶   MainLink (worker-messages.ts) replies
+//          ◀── port: post (postMessage) ───────
 //
 // The task stays pending while the worker serves, so piscina never parks
 // this thread in Atomics.wait (the pool also runs with atomics disabled).
@@ -25,6 +27,7 @@ import { workerLogger } from './logging.js'
 import type { ReadyMessage, ToWorker, WorkerReport, WorkerTask } from './messages.js'
 import { connectRemote } from './pubsub-worker.js'
 import { WorkerRuntime } from './runtime.js'
+import { MainLink } from './worker-messages.js'
 import { STAT_SLOTS } from './stats.js'
 import { setThreadContext } from './worker-api.js'
 
@@ -43,6 +46,8 @@ async function serveUntilClosed(task: WorkerTask): Promise<WorkerReport> {
   const handler = await loadHandler(task.handler.startsWith('file:') ? task.handler : pathToFileURL(task.handler).href)
   const identity = { worker: task.worker, threads: task.threads, data: task.handlerData }
   const runtime = new WorkerRuntime(handler, task.options, stats, logger, identity)
+  const link = new MainLink(port, runtime, handler, logger)
+  runtime.toMain = message => link.post(message)
   setThreadContext(runtime.context)
   const adapter = await connectRemote(task, runtime, logger)
   await handler.setup?.call(handler, runtime.context)
@@ -54,7 +59,11 @@ async function serveUntilClosed(task: WorkerTask): Promise<WorkerReport> {
     port.on('message', (msg: ToWorker) => {
       if (msg.type === 'peers') {
         runtime.setPeers(msg.handles)
-      } else if (msg.type === 'close') {
+      } else if (msg.type === 'message') {
+        link.broadcast(msg)
+      } else if (msg.type !== 'close') {
+        link.request(msg)
+      } else {
         const open = runtime.connections
         void runtime.drain(msg.force, msg.timeout).then(async () => {
           runtime.setRemote(undefined)

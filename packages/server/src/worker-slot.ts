@@ -7,7 +7,7 @@ import { HeartbeatMonitor } from './liveness.js'
 import { relayWorkerLine } from './logging.js'
 import type { ResolvedOptions } from './options.js'
 import { STAT, STAT_SLOTS } from './stats.js'
-import type { FromWorker, ToWorker, WorkerPubSubTask, WorkerReport, WorkerTask } from './messages.js'
+import type { FromWorker, PostMessage, ReplyMessage, ToWorker, WorkerPubSubTask, WorkerReport, WorkerTask } from './messages.js'
 
 /** How long past its drain timeout a closing worker may take before it is terminated (ms). */
 const STOP_GRACE_MS = 500
@@ -33,6 +33,8 @@ export class WorkerSlot {
   stalls = 0
   /** Set by the server when it has a pub/sub adapter; passed to every start. */
   pubsubTask: WorkerPubSubTask | undefined
+  /** The server's receiver of context.postMessage and of replies. */
+  onMessage: ((slot: WorkerSlot, msg: PostMessage | ReplyMessage) => void) | undefined
   lostConnections = 0
   /** False while the heartbeat is silent: the acceptor routes around this worker. */
   responsive = true
@@ -118,6 +120,8 @@ export class WorkerSlot {
           this.#serving = true
           this.heartbeat.reset(performance.now())
           resolveReady()
+        } else {
+          this.onMessage?.(this, msg)
         }
       })
       this.#task = this.pool.run(task, { transferList: [port2], signal: abort.signal }).then(
@@ -190,6 +194,7 @@ export class WorkerSlot {
     this.onDeath(this, err, cause)
   }
 
+  /** Posts to the worker; throws postMessage's DataCloneError for what cannot be cloned. */
   send(message: ToWorker): void {
     this.#port?.postMessage(message)
   }

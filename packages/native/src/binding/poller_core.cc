@@ -138,6 +138,11 @@ size_t PollerCore::load() {
   return sources_.size() + inbox_.size();
 }
 
+bool PollerCore::has_source(uint64_t id) {
+  std::lock_guard lock(mutex_);
+  return sources_.count(id) != 0;
+}
+
 void PollerCore::set_owns_sources(bool owns) {
   std::lock_guard lock(mutex_);
   owns_sources_ = owns;

@@ -50,6 +50,10 @@ class PollerCore {
   // Live source registrations plus fds waiting in the inbox: the acceptor's
   // measure of a worker's load, read without a message.
   size_t load();
+  // Whether a live source registration has this id (any thread): lets the
+  // server find which worker's poller serves a connection without asking
+  // every worker.
+  bool has_source(uint64_t id);
   // When set, close() also closes every fd still registered and every fd
   // still in the inbox, so a worker thread that dies cannot leak its
   // connections. Returns how many it closed that way.

@@ -52,6 +52,7 @@ Napi::Function RegistrarWrap::Define(Napi::Env env) {
                          InstanceMethod<&RegistrarWrap::OpenChannel>("openChannel"),
                          InstanceMethod<&RegistrarWrap::HandOver>("handOver"),
                          InstanceMethod<&RegistrarWrap::Load>("load"),
+                         InstanceMethod<&RegistrarWrap::Has>("has"),
                          InstanceAccessor<&RegistrarWrap::ClosedOnClose>("closedOnClose"),
                          InstanceAccessor<&RegistrarWrap::IsClosed>("closed"),
                      });
@@ -155,6 +156,10 @@ Napi::Value RegistrarWrap::HandOver(const Napi::CallbackInfo& info) {
 
 Napi::Value RegistrarWrap::Load(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(core_->load()));
+}
+
+Napi::Value RegistrarWrap::Has(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), core_->has_source(arg_id(info, 0)));
 }
 
 Napi::Value RegistrarWrap::ClosedOnClose(const Napi::CallbackInfo& info) {
