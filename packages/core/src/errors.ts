@@ -1,22 +1,12 @@
+import type { AmyErrorCode } from './error-codes.js'
+
+export type { AmyErrorCode }
+
 /**
  * Every error amy throws is an `Error` with a stable `code`; errors that come
  * from a failed syscall also carry `errno` (negative, as in node:net) and
  * `syscall`. Branch on `err.code`, never on the message text.
  */
-export type AmyErrorCode =
-  | 'ERR_FRAME_TOO_LARGE'
-  | 'ERR_LINE_TOO_LONG'
-  | 'ERR_WRITE_QUEUE_FULL'
-  | 'ERR_POLLER_CLOSED'
-  | 'ERR_POLLER_STARTED'
-  | 'ERR_CHANNEL_FULL'
-  | 'ERR_CHANNEL_CLOSED'
-  | 'ERR_SOCKET_CLOSED'
-  | 'ERR_PIPE_CLOSED'
-  | 'ERR_INVALID_ARG_TYPE'
-  | 'ERR_INVALID_ARG_VALUE'
-  | 'ERR_UNKNOWN_ID'
-
 export class AmyError extends Error {
   readonly code: AmyErrorCode
 

@@ -12,7 +12,8 @@ export { TlsContext, opensslVersion, type TlsContextOptions, type TlsContextHand
 export { TlsStream, type TlsClientOptions, type PeerCertificate } from './tls-stream.js'
 export { TLS_ERROR_CODES, type TlsErrorCode } from './tls-errors.js'
 export { SplicePipe, spliceSupported, type SplicePipeOptions, type TransferResult } from './splice.js'
-export { AmyError, type AmyErrorCode } from './errors.js'
+export { AmyError } from './errors.js'
+export { AMY_ERROR_CODES, type AmyErrorCode } from './error-codes.js'
 export * from './framing/index.js'
 import native from './native.js'
 

@@ -4,6 +4,7 @@ export { defineHandler, type Handler, type WorkerContext, type PublishOptions, t
 export { Connection } from './connection.js'
 export { publish, subscribe, unsubscribe, connect, pipe } from './worker-api.js'
 export { ServerError, type ServerErrorCode } from './errors.js'
+export { SERVER_ERROR_CODES } from './error-codes.js'
 export type { WorkerStats } from './stats.js'
 export {
   PUBSUB_STAT,

@@ -83,7 +83,7 @@ export function parseListenArgs(first: unknown, second: unknown): ListenTarget {
   if (second !== undefined) throw new ServerError('ERR_INVALID_ARG_VALUE', 'listen(options) takes no second argument')
   const options = first as Record<string, unknown>
   for (const key of Object.keys(options)) {
-    if (!KEYS.has(key)) throw new ServerError('ERR_INVALID_ARG_VALUE', `listen: unknown option '${key}' (known: ${[...KEYS].join(', ')})`)
+    if (!KEYS.has(key)) throw new ServerError('ERR_UNKNOWN_OPTION', `listen: unknown option '${key}' (known: ${[...KEYS].join(', ')})`)
   }
   if (options['path'] !== undefined) {
     const path = options['path']

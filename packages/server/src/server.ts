@@ -273,7 +273,7 @@ export class Server extends EventEmitter<ServerEvents> {
   async request(message: unknown, options: RequestOptions = {}): Promise<unknown> {
     if (options === null || typeof options !== 'object') throw new ServerError('ERR_INVALID_ARG_TYPE', `request options must be an object, got ${describe(options)}`)
     for (const key of Object.keys(options)) {
-      if (key !== 'worker') throw new ServerError('ERR_INVALID_ARG_VALUE', `request: unknown option '${key}'`)
+      if (key !== 'worker') throw new ServerError('ERR_UNKNOWN_OPTION', `request: unknown option '${key}'`)
     }
     const { worker } = options
     if (worker !== undefined) {

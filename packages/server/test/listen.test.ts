@@ -92,7 +92,7 @@ t.test('listen({ path }) with an abstract name (Linux)', { skip: process.platfor
 t.test('bad listen arguments are coded errors, and start nothing', async t => {
   const s = server(t)
   const cases: Array<[string, () => Promise<unknown>, string]> = [
-    ['an unknown option', () => s.listen({ prot: 7000 } as never), 'ERR_INVALID_ARG_VALUE'],
+    ['an unknown option', () => s.listen({ prot: 7000 } as never), 'ERR_UNKNOWN_OPTION'],
     ['a string port', () => s.listen('7000' as never), 'ERR_INVALID_ARG_TYPE'],
     ['a port out of range', () => s.listen(70000), 'ERR_INVALID_ARG_VALUE'],
     ['a fractional port', () => s.listen(1.5), 'ERR_INVALID_ARG_VALUE'],

@@ -1,0 +1,27 @@
+/**
+ * Every `code` @amy/server (and its pub/sub adapters) gives its own errors;
+ * errors from @amy/core and syscalls pass through with theirs. The one
+ * list: `ServerErrorCode` derives from it, and a test
+ * (test/error-codes.test.ts) checks it against the codes the sources throw
+ * and against the README's table.
+ */
+export const SERVER_ERROR_CODES = [
+  'ERR_INVALID_ARG_TYPE',
+  'ERR_INVALID_ARG_VALUE',
+  'ERR_UNKNOWN_OPTION',
+  'ERR_INVALID_HANDLER',
+  'ERR_HANDLER_LOAD',
+  'ERR_SETUP_TIMEOUT',
+  'ERR_NOT_IN_WORKER',
+  'ERR_SERVER_NOT_RUNNING',
+  'ERR_SERVER_CLOSED',
+  'ERR_WORKER_DIED',
+  'ERR_WORKER_STALLED',
+  'ERR_CONNECTION_CLOSED',
+  'ERR_BUFFER_LIMIT',
+  'ERR_IDLE_TIMEOUT',
+  'ERR_PAYLOAD_TOO_LARGE',
+  'ERR_PUBSUB_UNAVAILABLE',
+] as const
+
+export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number]
