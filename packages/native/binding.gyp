@@ -14,6 +14,7 @@
         "src/binding/js_errors.cc",
         "src/binding/hot_io.cc",
         "src/binding/splice_binding.cc",
+        "src/binding/iovecs.cc",
         "src/binding/tls_binding.cc",
         "src/tls/tls_error.cc",
         "src/tls/tls_context.cc",

@@ -9,18 +9,13 @@
 #include <cmath>
 #include <string>
 
+#include "binding/iovecs.h"
 #include "binding/js_errors.h"
 #include "os/socket.h"
 
 namespace amy::binding {
 
 namespace {
-
-#ifdef IOV_MAX
-constexpr uint32_t kMaxIov = IOV_MAX;
-#else
-constexpr uint32_t kMaxIov = 1024;
-#endif
 
 uint16_t arg_port(const Napi::CallbackInfo& info, size_t index) {
   double port = arg_number(info, index, "port");
@@ -220,25 +215,8 @@ Napi::Value TcpConnect(const Napi::CallbackInfo& info) {
 Napi::Value Writev(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = arg_fd(info, 0);
-  if (!info[1].IsArray()) throw amy_error(env, "ERR_INVALID_ARG_TYPE", "bufs must be an array of Uint8Arrays");
-  Napi::Array list = info[1].As<Napi::Array>();
-  uint32_t count = list.Length() < kMaxIov ? list.Length() : kMaxIov;
-  iovec iov[64];
-  std::vector<iovec> heap;
-  iovec* vec = iov;
-  if (count > 64) {
-    heap.resize(count);
-    vec = heap.data();
-  }
-  for (uint32_t i = 0; i < count; i++) {
-    Napi::Value item = list.Get(i);
-    if (!item.IsTypedArray() || item.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-      throw amy_error(env, "ERR_INVALID_ARG_TYPE", "bufs must be an array of Uint8Arrays");
-    auto bytes = item.As<Napi::Uint8Array>();
-    vec[i].iov_base = bytes.Data();
-    vec[i].iov_len = bytes.ByteLength();
-  }
-  return io_result(env, guarded(env, [&] { return os::sock_writev(fd, vec, static_cast<int>(count)); }));
+  const std::vector<iovec>& iov = iovecs_from(env, info[1]);
+  return io_result(env, guarded(env, [&] { return os::sock_writev(fd, iov.data(), static_cast<int>(iov.size())); }));
 }
 
 // shutdown(fd, how): 0 read, 1 write, 2 both

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "binding/iovecs.h"
 #include "binding/js_errors.h"
 #include "tls/tls_context.h"
 #include "tls/tls_error.h"
@@ -16,12 +17,6 @@
 namespace amy::binding {
 
 namespace {
-
-#ifdef IOV_MAX
-constexpr uint32_t kMaxIov = IOV_MAX;
-#else
-constexpr uint32_t kMaxIov = 1024;
-#endif
 
 // A TlsError as a JavaScript Error: `code`, `reason` (OpenSSL's words),
 // and `errno`/`syscall` when a socket failure is underneath.
@@ -228,19 +223,8 @@ class TlsSessionWrap : public Napi::ObjectWrap<TlsSessionWrap> {
   Napi::Value Writev(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     tls::TlsSession& s = open(env);
-    if (!info[0].IsArray()) throw amy_error(env, "ERR_INVALID_ARG_TYPE", "bufs must be an array of Uint8Arrays");
-    Napi::Array list = info[0].As<Napi::Array>();
-    uint32_t count = list.Length() < kMaxIov ? list.Length() : kMaxIov;
-    std::vector<iovec> iov(count);
-    for (uint32_t i = 0; i < count; i++) {
-      Napi::Value item = list.Get(i);
-      if (!item.IsTypedArray() || item.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-        throw amy_error(env, "ERR_INVALID_ARG_TYPE", "bufs must be an array of Uint8Arrays");
-      auto bytes = item.As<Napi::Uint8Array>();
-      iov[i].iov_base = bytes.Data();
-      iov[i].iov_len = bytes.ByteLength();
-    }
-    return Napi::Number::New(env, static_cast<double>(tls_guarded(env, [&] { return s.writev(iov.data(), static_cast<int>(count)); })));
+    const std::vector<iovec>& iov = iovecs_from(env, info[0]);
+    return Napi::Number::New(env, static_cast<double>(tls_guarded(env, [&] { return s.writev(iov.data(), static_cast<int>(iov.size())); })));
   }
 
   Napi::Value Flush(const Napi::CallbackInfo& info) {

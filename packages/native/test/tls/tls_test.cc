@@ -77,6 +77,18 @@ Pair socket_pair() {
   return Pair{OwnedFd(sv[0]), OwnedFd(sv[1])};
 }
 
+// A server and a client session over one socketpair: the usual test setup.
+struct Link {
+  Pair fds;
+  TlsSession server;
+  TlsSession client;
+  Link(const std::shared_ptr<TlsContext>& server_ctx, const std::shared_ptr<TlsContext>& client_ctx,
+       const ClientOptions& options)
+      : fds(socket_pair()),
+        server(server_ctx, fds.server.get()),
+        client(client_ctx, fds.client.get(), options) {}
+};
+
 // Loopback TCP (needed where a unix socket differs: RST).
 Pair tcp_pair() {
   amy::os::SocketAddress any;
@@ -169,9 +181,9 @@ std::string describe_tls(const std::exception& e) {
 TEST("handshake: TLS 1.3 both ways; servername, verified peer, protocol and cipher reported") {
   auto server_ctx = TlsContext::create(server_options());
   auto client_ctx = TlsContext::create(client_options());
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost"));
+  Link link(server_ctx, client_ctx, to("localhost"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   CHECK(!server.handshake_complete());
   handshake_both(server, client);
   HandshakeInfo s = server.info();
@@ -195,9 +207,9 @@ TEST("handshake: a TLS 1.2-only client gets TLS 1.2; an IP servername is checked
   ContextOptions co = client_options();
   co.max_version = TLS1_2_VERSION;
   auto client_ctx = TlsContext::create(co);
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("127.0.0.1"));
+  Link link(server_ctx, client_ctx, to("127.0.0.1"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   handshake_both(server, client);
   CHECK_EQ(client.info().protocol, "TLSv1.2");
   CHECK_EQ(server.info().protocol, "TLSv1.2");
@@ -212,9 +224,9 @@ TEST("handshake: a TLS 1.3-only client and a TLS 1.2-only server fail with ERR_T
   co.min_version = TLS1_3_VERSION;
   auto server_ctx = TlsContext::create(so);
   auto client_ctx = TlsContext::create(co);
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost"));
+  Link link(server_ctx, client_ctx, to("localhost"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   client.handshake();
   TlsError se = expect_error([&] { server.handshake(); });
   CHECK_EQ(std::string(se.code()), "ERR_TLS_HANDSHAKE");
@@ -226,9 +238,9 @@ TEST("handshake: a TLS 1.3-only client and a TLS 1.2-only server fail with ERR_T
 TEST("echo: bytes written on one side are read on the other, both ways") {
   auto server_ctx = TlsContext::create(server_options());
   auto client_ctx = TlsContext::create(client_options());
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost"));
+  Link link(server_ctx, client_ctx, to("localhost"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   // read/write drive the handshake themselves.
   uint8_t buf[64];
   CHECK_EQ(server.read(buf, sizeof buf), TlsSession::kWantRead);
@@ -246,9 +258,9 @@ TEST("echo: bytes written on one side are read on the other, both ways") {
 TEST("writev: small buffers are gathered into one record; the count is exact") {
   auto server_ctx = TlsContext::create(server_options());
   auto client_ctx = TlsContext::create(client_options());
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost"));
+  Link link(server_ctx, client_ctx, to("localhost"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   handshake_both(server, client);
   std::string a = "ab", b = "", c(20000, 'c'), d = "dd";
   iovec iov[4] = {{&a[0], a.size()}, {&b[0], 0}, {&c[0], c.size()}, {&d[0], d.size()}};
@@ -271,9 +283,9 @@ TEST("writev: small buffers are gathered into one record; the count is exact") {
 TEST("large transfer: 16 MiB each way at once, byte for byte, with output backpressure") {
   auto server_ctx = TlsContext::create(server_options());
   auto client_ctx = TlsContext::create(client_options());
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost"));
+  Link link(server_ctx, client_ctx, to("localhost"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   handshake_both(server, client);
   const size_t total = 16u << 20;
   std::vector<uint8_t> up(total), down(total);
@@ -309,9 +321,9 @@ TEST("large transfer: 16 MiB each way at once, byte for byte, with output backpr
 TEST("close_notify: shutdown() makes the peer read 0; the peer may still write back (half-close)") {
   auto server_ctx = TlsContext::create(server_options());
   auto client_ctx = TlsContext::create(client_options());
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost"));
+  Link link(server_ctx, client_ctx, to("localhost"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   handshake_both(server, client);
   CHECK(client.shutdown());
   uint8_t buf[16];
@@ -351,9 +363,9 @@ TEST("SNI: the servername picks the certificate, exact and wildcard; unknown nam
   auto server_ctx = TlsContext::create(so);
   auto client_ctx = TlsContext::create(client_options());
   for (const char* name : {"other.test", "A.Wild.Test", "localhost"}) {
-    Pair p = socket_pair();
-    TlsSession server(server_ctx, p.server.get());
-    TlsSession client(client_ctx, p.client.get(), to(name));
+    Link link(server_ctx, client_ctx, to(name));
+    TlsSession& server = link.server;
+    TlsSession& client = link.client;
     handshake_both(server, client);
     CHECK(client.info().authorized);
     std::string want = std::string(name) == "localhost" ? "O=amy,CN=localhost" : "O=amy,CN=other.test";
@@ -371,9 +383,9 @@ TEST("ALPN: the server's preference among the client's; no common protocol fails
   co.alpn = {"h2", "amy"};
   auto client_ctx = TlsContext::create(co);
   {
-    Pair p = socket_pair();
-    TlsSession server(server_ctx, p.server.get());
-    TlsSession client(client_ctx, p.client.get(), to("localhost"));
+    Link link(server_ctx, client_ctx, to("localhost"));
+    TlsSession& server = link.server;
+    TlsSession& client = link.client;
     handshake_both(server, client);
     CHECK_EQ(server.info().alpn_protocol, "amy");
     CHECK_EQ(client.info().alpn_protocol, "amy");
@@ -381,9 +393,9 @@ TEST("ALPN: the server's preference among the client's; no common protocol fails
   ContextOptions other = client_options();
   other.alpn = {"http/1.1"};
   auto other_ctx = TlsContext::create(other);
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(other_ctx, p.client.get(), to("localhost"));
+  Link link(server_ctx, other_ctx, to("localhost"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   client.handshake();
   TlsError se = expect_error([&] { server.handshake(); });
   CHECK_EQ(std::string(se.code()), "ERR_TLS_HANDSHAKE");
@@ -401,9 +413,9 @@ TEST("mTLS: a required client certificate is verified and reported; none fails w
   co.identity = identity("client");
   auto client_ctx = TlsContext::create(co);
   {
-    Pair p = socket_pair();
-    TlsSession server(server_ctx, p.server.get());
-    TlsSession client(client_ctx, p.client.get(), to("localhost"));
+    Link link(server_ctx, client_ctx, to("localhost"));
+    TlsSession& server = link.server;
+    TlsSession& client = link.client;
     handshake_both(server, client);
     exchange(client, server, "x");  // TLS 1.3: the server verifies the client's flight
     HandshakeInfo s = server.info();
@@ -412,9 +424,9 @@ TEST("mTLS: a required client certificate is verified and reported; none fails w
     CHECK_EQ(s.peer_certificate->subject, "O=amy,CN=amy test client");
   }
   auto anonymous_ctx = TlsContext::create(client_options());
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(anonymous_ctx, p.client.get(), to("localhost"));
+  Link link(server_ctx, anonymous_ctx, to("localhost"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   TlsError se = expect_error([&] {
     client.handshake();
     server.handshake();
@@ -436,9 +448,9 @@ TEST("mTLS: requestCert without rejectUnauthorized accepts an untrusted client a
   ContextOptions co = client_options();
   co.identity = identity("self");
   auto client_ctx = TlsContext::create(co);
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost"));
+  Link link(server_ctx, client_ctx, to("localhost"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   handshake_both(server, client);
   exchange(client, server, "x");
   HandshakeInfo s = server.info();
@@ -449,9 +461,9 @@ TEST("mTLS: requestCert without rejectUnauthorized accepts an untrusted client a
 
 std::vector<uint8_t> first_session(const std::shared_ptr<TlsContext>& server_ctx,
                                    const std::shared_ptr<TlsContext>& client_ctx) {
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost"));
+  Link link(server_ctx, client_ctx, to("localhost"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   handshake_both(server, client);
   exchange(server, client, "ticket please");  // TLS 1.3 tickets arrive after the handshake
   CHECK(!client.info().resumed);
@@ -462,9 +474,9 @@ std::vector<uint8_t> first_session(const std::shared_ptr<TlsContext>& server_ctx
 
 bool resumes(const std::shared_ptr<TlsContext>& server_ctx, const std::shared_ptr<TlsContext>& client_ctx,
              const std::vector<uint8_t>& session) {
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost", session));
+  Link link(server_ctx, client_ctx, to("localhost", session));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   handshake_both(server, client);
   CHECK_EQ(server.info().resumed, client.info().resumed);
   return server.info().resumed;
@@ -544,9 +556,9 @@ TEST("verification: an untrusted (self-signed) server fails with ERR_TLS_CERT_UN
   so.identity = identity("self");
   auto server_ctx = TlsContext::create(so);
   auto client_ctx = TlsContext::create(client_options());
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost"));
+  Link link(server_ctx, client_ctx, to("localhost"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   TlsError ce = expect_error([&] {
     client.handshake();
     server.handshake();
@@ -563,9 +575,9 @@ TEST("verification: an untrusted (self-signed) server fails with ERR_TLS_CERT_UN
 TEST("verification: a servername not in the certificate fails with ERR_TLS_CERT_ALTNAME_INVALID") {
   auto server_ctx = TlsContext::create(server_options());
   auto client_ctx = TlsContext::create(client_options());
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("wrong.test"));
+  Link link(server_ctx, client_ctx, to("wrong.test"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   TlsError ce = expect_error([&] {
     client.handshake();
     server.handshake();
@@ -580,9 +592,9 @@ TEST("verification: rejectUnauthorized false completes and reports authorized fa
   ContextOptions co = client_options();
   co.reject_unauthorized = false;
   auto client_ctx = TlsContext::create(co);
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost"));
+  Link link(server_ctx, client_ctx, to("localhost"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   handshake_both(server, client);
   CHECK(!client.info().authorized);
   CHECK_EQ(client.info().authorization_error, "self-signed certificate");
@@ -673,37 +685,32 @@ TEST("a peer that resets during the handshake: ERR_TLS_HANDSHAKE carrying ECONNR
   CHECK_EQ(std::string(e.syscall()), "read");
 }
 
-TEST("an oversized record after the handshake: ERR_TLS_PROTOCOL with OpenSSL's reason") {
+// Completes a handshake, then writes `record` past TLS, straight to the
+// client's fd; returns the server's error on reading it.
+TlsError server_error_on_raw_record(const std::vector<uint8_t>& record) {
   auto server_ctx = TlsContext::create(server_options());
   auto client_ctx = TlsContext::create(client_options());
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost"));
-  handshake_both(server, client);
-  exchange(client, server, "x");
+  Link link(server_ctx, client_ctx, to("localhost"));
+  handshake_both(link.server, link.client);
+  exchange(link.client, link.server, "x");
+  raw_write(link.fds.client.get(), record.data(), record.size());
+  uint8_t buf[64];
+  return expect_error([&] { link.server.read(buf, sizeof buf); });
+}
+
+TEST("an oversized record after the handshake: ERR_TLS_PROTOCOL with OpenSSL's reason") {
   // application_data, TLS 1.2 legacy version, length 0x4801 (> 2^14 + 256).
   std::vector<uint8_t> record = {0x17, 0x03, 0x03, 0x48, 0x01};
   record.resize(record.size() + 2000, 0xAB);
-  raw_write(p.client.get(), record.data(), record.size());
-  uint8_t buf[64];
-  TlsError e = expect_error([&] { server.read(buf, sizeof buf); });
+  TlsError e = server_error_on_raw_record(record);
   CHECK_EQ(std::string(e.code()), "ERR_TLS_PROTOCOL");
   CHECK(!e.reason().empty());
 }
 
 TEST("a tampered record after the handshake: ERR_TLS_PROTOCOL (bad record mac)") {
-  auto server_ctx = TlsContext::create(server_options());
-  auto client_ctx = TlsContext::create(client_options());
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost"));
-  handshake_both(server, client);
-  exchange(client, server, "x");
   std::vector<uint8_t> record = {0x17, 0x03, 0x03, 0x00, 0x40};
   record.resize(record.size() + 0x40, 0x5A);
-  raw_write(p.client.get(), record.data(), record.size());
-  uint8_t buf[64];
-  TlsError e = expect_error([&] { server.read(buf, sizeof buf); });
+  TlsError e = server_error_on_raw_record(record);
   CHECK_EQ(std::string(e.code()), "ERR_TLS_PROTOCOL");
   CHECK(e.reason().find("bad record mac") != std::string::npos);
 }
@@ -828,9 +835,9 @@ TEST("context: a cipher restriction is honoured (the agreed TLS 1.3 suite)") {
   so.ciphers = "TLS_CHACHA20_POLY1305_SHA256";
   auto server_ctx = TlsContext::create(so);
   auto client_ctx = TlsContext::create(client_options());
-  Pair p = socket_pair();
-  TlsSession server(server_ctx, p.server.get());
-  TlsSession client(client_ctx, p.client.get(), to("localhost"));
+  Link link(server_ctx, client_ctx, to("localhost"));
+  TlsSession& server = link.server;
+  TlsSession& client = link.client;
   handshake_both(server, client);
   CHECK_EQ(client.info().cipher, "TLS_CHACHA20_POLY1305_SHA256");
 }
