@@ -25,6 +25,8 @@ export interface ConnectionHost {
   readonly stats: Float64Array
   markDirty(conn: Connection): void
   scheduleRead(conn: Connection): void
+  /** Reads again on a later turn of the event loop (the read budget was used up). */
+  readNextTurn(conn: Connection): void
   watchIdle(): void
   pump(conn: Connection): void
   writableIdle(conn: Connection): void
@@ -40,6 +42,20 @@ export interface ConnectionHost {
 
 const STAT_BYTES_IN = 3
 const STAT_BYTES_OUT = 4
+
+/**
+ * What one queued chunk costs beyond its bytes (the Buffer view, its slot in
+ * the queue, a small backing store's malloc header), counted against
+ * maxBufferedBytes so that a flood of tiny writes is bounded by memory, not
+ * by payload bytes (measured: 1-byte messages cost ~100 bytes each).
+ */
+export const QUEUED_CHUNK_COST = 128
+/**
+ * Reads per connection per batch (x 64 KiB): a connection with more waiting
+ * continues on the next turn of the event loop, after the others and the
+ * loop's own work (timers, messages, the heartbeat).
+ */
+const READS_PER_TURN = 16
 
 /**
  * One TCP connection, as the handler sees it, in the worker that owns it.
@@ -214,8 +230,8 @@ export class Connection<State = unknown, Data = unknown> {
     }
     this.#queue.push(bytes)
     this.#queued += bytes.length
-    if (this.#queued > this.#host.maxBufferedBytes) {
-      this.destroy(new ServerError('ERR_BUFFER_LIMIT', `connection ${this.id} has more than ${this.#host.maxBufferedBytes} bytes waiting to be written`))
+    if (this.#queued + this.#queue.length * QUEUED_CHUNK_COST > this.#host.maxBufferedBytes) {
+      this.destroy(new ServerError('ERR_BUFFER_LIMIT', `connection ${this.id} has more than ${this.#host.maxBufferedBytes} bytes (counting ${QUEUED_CHUNK_COST} per queued write) waiting to be written`))
       return false
     }
     if (!this.#connecting) {
@@ -345,7 +361,7 @@ export class Connection<State = unknown, Data = unknown> {
     }
     const host = this.#host
     const buf = host.readBuffer
-    for (;;) {
+    for (let reads = 1; ; reads++) {
       let n: number | null
       try {
         n = this.stream.read(buf)
@@ -372,6 +388,10 @@ export class Connection<State = unknown, Data = unknown> {
         return
       }
       if (n < buf.length && !this.#hangupSeen) return
+      if (reads === READS_PER_TURN) {
+        host.readNextTurn(this) // fairness: the others, and the loop, first
+        return
+      }
     }
   }
 

@@ -1,9 +1,11 @@
 /**
- * One published message as it crosses threads: encoded once, sent as raw
- * bytes to each worker's pub/sub channel (one message per worker, never one
- * per subscriber).
+ * Published messages as they cross threads: each is encoded once as a
+ * record; the records a worker publishes during one turn of its event loop
+ * travel together as one channel message per other worker (a burst costs
+ * one native queue entry per turn, not one per message).
  *
- *   [f64 except connection id][u16 topic length][topic utf8][payload]
+ *   record:  [u32 record length][f64 except connection id][u16 topic length][topic utf8][payload]
+ *   message: record record ...
  */
 export interface PublishedMessage {
   topic: string
@@ -11,20 +13,25 @@ export interface PublishedMessage {
   except: number // 0: nobody excluded
 }
 
+const HEADER = 4 + 8 + 2
+
 export function encodePublished(topic: string, payload: Uint8Array, except: number): Buffer {
   const topicBytes = Buffer.byteLength(topic)
   if (topicBytes > 0xffff) throw new RangeError('topic is longer than 65535 bytes')
-  const out = Buffer.allocUnsafe(10 + topicBytes + payload.length)
-  out.writeDoubleLE(except, 0)
-  out.writeUInt16LE(topicBytes, 8)
-  out.write(topic, 10, 'utf8')
-  out.set(payload, 10 + topicBytes)
+  const out = Buffer.allocUnsafe(HEADER + topicBytes + payload.length)
+  out.writeUInt32LE(out.length, 0)
+  out.writeDoubleLE(except, 4)
+  out.writeUInt16LE(topicBytes, 12)
+  out.write(topic, HEADER, 'utf8')
+  out.set(payload, HEADER + topicBytes)
   return out
 }
 
-export function decodePublished(bytes: Buffer): PublishedMessage {
-  const except = bytes.readDoubleLE(0)
-  const topicBytes = bytes.readUInt16LE(8)
-  const topic = bytes.toString('utf8', 10, 10 + topicBytes)
-  return { topic, payload: bytes.subarray(10 + topicBytes), except }
+/** The record at `offset` of a channel message, and where the next one starts. */
+export function decodePublished(bytes: Buffer, offset = 0): PublishedMessage & { next: number } {
+  const next = offset + bytes.readUInt32LE(offset)
+  const except = bytes.readDoubleLE(offset + 4)
+  const topicBytes = bytes.readUInt16LE(offset + 12)
+  const topic = bytes.toString('utf8', offset + HEADER, offset + HEADER + topicBytes)
+  return { topic, payload: bytes.subarray(offset + HEADER + topicBytes, next), except, next }
 }

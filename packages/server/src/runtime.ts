@@ -39,6 +39,22 @@ const SPLICE_MAX_BYTES = 1 << 20
 // to copying when a splice pass moved less than this and left nothing.
 const SPLICE_BACK_TO_COPY = 16 * 1024
 const INBOX_BATCH = 256
+// Published records taken from the channel per turn of the event loop, and
+// how often the connections they were written to are flushed meanwhile: a
+// burst is spread over turns and reaches the sockets as it goes, instead of
+// being queued whole and flushed at the end of one long batch.
+const PUBLISHED_PER_TURN = 4096
+const PUBLISHED_PER_FLUSH = 256
+// Records for other workers are gathered per turn into one channel message
+// per peer, cut at this size.
+const OUTBOX_MESSAGE_BYTES = 64 * 1024
+// Each worker's channel holds at most this many messages (from workers at
+// most ~64 KiB each). What a peer's full channel cannot take waits in the publishing
+// worker, in order, and is retried on the next turns; while more than
+// OUTBOX_PAUSE_BYTES wait, the connections publishing are not read (the
+// backpressure reaches the clients that flood, not the memory).
+export const PUBSUB_CHANNEL_BOUND = 1024
+const OUTBOX_PAUSE_BYTES = 4 * 1024 * 1024
 // How often idle timeouts are checked (one amy interval timer per worker).
 const IDLE_TICK_MS = 250
 
@@ -71,6 +87,19 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
   readonly #fds = new Int32Array(INBOX_BATCH)
   #dirty: Connection[] = []
   #readLater: Connection[] = []
+  #readNextTurn: Connection[] = []
+  #publishedLeft = false
+  // The channel message being worked through, and where its next record starts.
+  #inbound: Buffer | undefined
+  #inboundOffset = 0
+  // Records for the peers gathered this turn; messages a full peer channel refused.
+  #outbox: Buffer[] = []
+  #outboxBytes = 0
+  #backlog = new Map<Sender<never>, Buffer[]>()
+  #backlogBytes = 0
+  #backlogRetry = false
+  #pausedPublishers = new Set<Connection>()
+  #publishing: Connection | undefined
   #pumpLater: Connection[] = []
   #pumpScheduled = false
   #peers: Sender<never>[] = []
@@ -91,7 +120,7 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
     this.log = logger
     this.context = new RuntimeContext(this, identity.worker, identity.threads, identity.data, logger)
     this.#inboxId = this.poller.openFdInbox()
-    const [sender, receiver] = this.poller.registrar.channel<never>()
+    const [sender, receiver] = this.poller.registrar.channel<never>({ bound: PUBSUB_CHANNEL_BOUND })
     this.#pubsub = receiver
     this.#pubsubSender = sender
   }
@@ -143,12 +172,29 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
     if (!this.inBatch && this.#readLater.length === 1) setImmediate(() => this.#runReadLater())
   }
 
+  readNextTurn(conn: Connection): void {
+    this.#readNextTurn.push(conn)
+    if (this.#readNextTurn.length === 1) setImmediate(this.#runReadNextTurn)
+  }
+
+  readonly #runReadNextTurn = (): void => {
+    const list = this.#readNextTurn
+    this.#readNextTurn = []
+    this.now = performance.now()
+    this.inBatch = true
+    for (const conn of list) if (!conn.closed) conn.readable(false)
+    this.inBatch = false
+    this.#flushOutbox()
+    this.#flushDirty()
+  }
+
   watchIdle(): void {
     if (this.#idleTimer === 0) this.#idleTimer = this.poller.registrar.setInterval(IDLE_TICK_MS)
   }
 
   opened(conn: Connection): void {
     this.stats[STAT.connections] = this.stats[STAT.connections]! + 1
+    if (!conn.outbound) this.stats[STAT.inbound] = this.stats[STAT.inbound]! + 1
     this.stats[STAT.opened] = this.stats[STAT.opened]! + 1
     if (this.#idleTimeout > 0) conn.setTimeout(this.#idleTimeout)
     this.#hook(conn, 'open')
@@ -210,6 +256,10 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
 
   deliver(conn: Connection, bytes: Buffer): void {
     const target = conn.pipedTo
+    // Closing: the handler gets no more bytes (its writes would fail on the
+    // ended connection). They are read and dropped so that the peer's end is
+    // seen and the socket closes with a FIN, not a reset.
+    if (this.#closing !== undefined && target === undefined) return
     if (target !== undefined) {
       if (target.closed || target.ending) return
       const accepted = target.write(bytes)
@@ -222,11 +272,14 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
     const data = this.#handler.data
     if (data === undefined) return
     let result
+    this.#publishing = conn
     try {
       result = data.call(this.#handler, conn, this.#copyData ? Buffer.from(bytes) : bytes)
     } catch (err) {
       this.#handlerFailed(conn, 'data', err)
       return
+    } finally {
+      this.#publishing = undefined
     }
     // The synchronous path costs one comparison.
     if (result !== undefined && typeof result.then === 'function') this.#pending(conn, 'data', result)
@@ -255,6 +308,7 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
     if (conn.topics) {
       for (const topic of conn.topics) this.#unsubscribe(conn, topic)
     }
+    if (!conn.outbound) this.stats[STAT.inbound] = this.stats[STAT.inbound]! - 1
     if (opened || !conn.outbound) {
       this.stats[STAT.connections] = this.stats[STAT.connections]! - 1
       this.stats[STAT.closed] = this.stats[STAT.closed]! + 1
@@ -298,6 +352,7 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
       }
     } finally {
       this.inBatch = false
+      this.#flushOutbox()
       this.#flushDirty()
       if (this.#readLater.length > 0) this.#runReadLater()
       if (this.#pumpLater.length > 0 && !this.#pumpScheduled) {
@@ -321,7 +376,10 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
     this.inBatch = true
     for (const conn of list) if (!conn.closed) conn.readable(false)
     this.inBatch = wasInBatch
-    if (!wasInBatch) this.#flushDirty()
+    if (!wasInBatch) {
+      this.#flushOutbox()
+      this.#flushDirty()
+    }
   }
 
   #schedulePump(source: Connection): void {
@@ -416,16 +474,19 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
     if (remote !== undefined && payload.length > remote.maxPayloadBytes) {
       throw new ServerError('ERR_PAYLOAD_TOO_LARGE', `published payload of ${payload.length} bytes is over the pub/sub adapter's maxPayloadBytes (${remote.maxPayloadBytes})`)
     }
-    const message = encodePublished(topic, payload, except)
-    for (const peer of this.#peers) {
-      try {
-        peer.sendBytes(message)
-      } catch (err) {
-        // A worker that died: the acceptor replaces it and sends new peers.
-        this.log.warn({ err }, 'publish to a worker failed')
+    const record = encodePublished(topic, payload, except)
+    if (this.#peers.length > 0) {
+      this.#outbox.push(record)
+      this.#outboxBytes += record.length
+      if (!this.inBatch || this.#outboxBytes >= OUTBOX_MESSAGE_BYTES) this.#flushOutbox()
+      // Peers behind: the connection whose data is publishing stops being read.
+      const publisher = this.#publishing
+      if (publisher !== undefined && this.#backlogBytes >= OUTBOX_PAUSE_BYTES && !publisher.paused) {
+        publisher.pause()
+        this.#pausedPublishers.add(publisher)
       }
     }
-    this.#deliverLocal(topic, message.subarray(message.length - payload.length), except)
+    this.#deliverLocal(topic, record.subarray(record.length - payload.length), except)
     // Other instances: `except` names a connection of this instance only.
     remote?.publish(topic, payload)
   }
@@ -452,9 +513,97 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
   }
 
   #receivePublished(): void {
-    for (let bytes = this.#pubsub.tryRecvBytes(); bytes !== undefined; bytes = this.#pubsub.tryRecvBytes()) {
-      const { topic, payload, except } = decodePublished(bytes)
-      this.#deliverLocal(topic, payload, except)
+    for (let taken = 1; ; taken++) {
+      if (this.#inbound === undefined) {
+        this.#inbound = this.#pubsub.tryRecvBytes()
+        this.#inboundOffset = 0
+        if (this.#inbound === undefined) return
+      }
+      const record = decodePublished(this.#inbound, this.#inboundOffset)
+      this.#inboundOffset = record.next
+      if (record.next >= this.#inbound.length) this.#inbound = undefined
+      this.#deliverLocal(record.topic, record.payload, record.except)
+      if (taken % PUBLISHED_PER_FLUSH === 0) this.#flushDirty()
+      if (taken === PUBLISHED_PER_TURN) {
+        // The channel stays signalled while it holds messages: no new
+        // notification would come for the rest, so continue on a later turn.
+        if (!this.#publishedLeft) {
+          this.#publishedLeft = true
+          setImmediate(this.#receivePublishedLater)
+        }
+        return
+      }
+    }
+  }
+
+  readonly #receivePublishedLater = (): void => {
+    this.#publishedLeft = false
+    this.now = performance.now()
+    this.inBatch = true
+    this.#receivePublished()
+    this.inBatch = false
+    this.#flushDirty()
+    this.#flushOutbox()
+  }
+
+  /** Sends this turn's records to every peer: one channel message each (cut at OUTBOX_MESSAGE_BYTES). */
+  #flushOutbox(): void {
+    if (this.#outbox.length === 0) return
+    const message = this.#outbox.length === 1 ? this.#outbox[0]! : Buffer.concat(this.#outbox, this.#outboxBytes)
+    this.#outbox = []
+    this.#outboxBytes = 0
+    for (const peer of this.#peers) this.#sendToPeer(peer, message)
+  }
+
+  /** A full channel: the message waits here, in order, and is retried on the next turns. */
+  #sendToPeer(peer: Sender<never>, message: Buffer): void {
+    const waiting = this.#backlog.get(peer)
+    if (waiting !== undefined) {
+      waiting.push(message)
+      this.#backlogBytes += message.length
+      return
+    }
+    try {
+      peer.sendBytes(message)
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_CHANNEL_FULL') {
+        this.#backlog.set(peer, [message])
+        this.#backlogBytes += message.length
+        this.#retryBacklogSoon()
+        return
+      }
+      // A worker that died: the acceptor replaces it and sends new peers.
+      this.log.warn({ err }, 'publish to a worker failed')
+    }
+  }
+
+  #retryBacklogSoon(): void {
+    if (this.#backlogRetry) return
+    this.#backlogRetry = true
+    setImmediate(this.#retryBacklog)
+  }
+
+  readonly #retryBacklog = (): void => {
+    this.#backlogRetry = false
+    for (const [peer, waiting] of this.#backlog) {
+      let sent = 0
+      try {
+        for (; sent < waiting.length; sent++) peer.sendBytes(waiting[sent]!)
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_CHANNEL_FULL') {
+          sent = waiting.length // a dead peer: drop what it was owed
+          this.stats[STAT.pubsubDropped] = this.stats[STAT.pubsubDropped]! + 1
+        }
+      }
+      for (let i = 0; i < sent; i++) this.#backlogBytes -= waiting[i]!.length
+      if (sent === waiting.length) this.#backlog.delete(peer)
+      else waiting.splice(0, sent)
+    }
+    if (this.#backlog.size > 0) {
+      this.#retryBacklogSoon()
+    } else if (this.#pausedPublishers.size > 0 && this.#backlogBytes < OUTBOX_PAUSE_BYTES) {
+      for (const conn of this.#pausedPublishers) conn.resume()
+      this.#pausedPublishers.clear()
     }
   }
 
@@ -559,7 +708,10 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
       if (force) {
         for (const conn of [...this.#conns.values()]) conn.destroy()
       } else {
-        for (const conn of [...this.#conns.values()]) conn.end()
+        for (const conn of [...this.#conns.values()]) {
+          conn.resume() // read (and drop) to the peer's end; see deliver()
+          conn.end()
+        }
         timer = setTimeout(() => {
           for (const conn of [...this.#conns.values()]) conn.destroy()
         }, timeoutMs)

@@ -11,7 +11,7 @@ import { unresponsiveAfter } from './liveness.js'
 import { loadPubSubAdapter, PUBSUB_STAT_SLOTS, readPubSubStats, type PubSubStats } from './pubsub-adapter.js'
 import { PubSubHub } from './pubsub-hub.js'
 import { encodePublished } from './pubsub-message.js'
-import { readStats, STAT_SLOTS, type WorkerStats } from './stats.js'
+import { readStats, STAT, STAT_SLOTS, type WorkerStats } from './stats.js'
 import { WorkerSlot, type DeathCause } from './worker-slot.js'
 import { cloneFailure } from './message-errors.js'
 import type { PostMessage, ReplyMessage } from './messages.js'
@@ -57,8 +57,10 @@ export interface ServerStats {
   workerCrashes: number
   /** Workers terminated by the watchdog because their event loop stood still for stallTimeout (each was replaced). */
   workerStalls: number
-  /** Connections closed because their worker died, stalled, or had to be terminated at close. */
+  /** Client connections closed because their worker died, stalled, or had to be terminated at close (a proxied pair counts once). */
   connectionsLostToCrashes: number
+  /** Published messages dropped for a worker whose channel was full (it could not keep up). */
+  pubsubDropped: number
   workers: WorkerStats[]
   /** The pub/sub adapter's counters (only with `options.pubsub`). */
   pubsub?: PubSubStats
@@ -81,6 +83,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #closing: Promise<void> | undefined
   #watchdog: NodeJS.Timeout | undefined
   readonly #retryTimers = new Set<NodeJS.Timeout>()
+  #pubsubDropped = 0
+  #outbox: Buffer[] = []
   // Cross-instance pub/sub: the hub (main placement) or per-worker counters (worker placement).
   #hub: PubSubHub | undefined
   #pubsubStats: Float64Array[] = []
@@ -198,6 +202,7 @@ export class Server extends EventEmitter<ServerEvents> {
       workerCrashes: this.#slots.reduce((total, s) => total + s.crashes, 0),
       workerStalls: this.#slots.reduce((total, s) => total + s.stalls, 0),
       connectionsLostToCrashes: this.#slots.reduce((total, s) => total + s.lostConnections, 0),
+      pubsubDropped: this.#pubsubDropped + this.#slots.reduce((total, s) => total + s.stats[STAT.pubsubDropped]!, 0),
       workers,
       ...(this.#options.pubsub !== undefined && { pubsub: readPubSubStats(this.#pubsubStats) }),
     }
@@ -207,9 +212,25 @@ export class Server extends EventEmitter<ServerEvents> {
   publish(topic: string, data: Uint8Array | string): void {
     checkTopic(topic)
     const bytes = toBytes(data)
-    const message = encodePublished(topic, bytes, 0)
-    for (const slot of this.#slots) slot.pubsub?.sendBytes(message)
+    // Gathered until this synchronous run ends: one channel message per worker.
+    this.#outbox.push(encodePublished(topic, bytes, 0))
+    if (this.#outbox.length === 1) queueMicrotask(this.#flushOutbox)
     this.#hub?.publish(topic, bytes)
+  }
+
+  readonly #flushOutbox = (): void => {
+    const records = this.#outbox
+    this.#outbox = []
+    const message = records.length === 1 ? records[0]! : Buffer.concat(records)
+    for (const slot of this.#slots) {
+      try {
+        slot.pubsub?.sendBytes(message)
+      } catch (err) {
+        // A full channel: that worker is behind; the messages are dropped for it (see PUBSUB_CHANNEL_BOUND).
+        if ((err as { code?: string }).code === 'ERR_CHANNEL_FULL') this.#pubsubDropped += records.length
+        else if ((err as { code?: string }).code !== 'ERR_CHANNEL_CLOSED') throw err
+      }
+    }
   }
 
   // ---- reaching the workers from this thread ---------------------------------

@@ -12,9 +12,11 @@ export const STAT = {
   bytesOut: 4,
   errors: 5, // connections closed by an error (reset, handler threw, limits)
   heartbeat: 6, // bumped by the worker's event loop (see liveness.ts)
+  pubsubDropped: 7, // published messages this worker could not hand to a peer worker (its channel was full)
+  inbound: 8, // accepted (client) connections open now: what a crash loses, a proxied pair once
 } as const
 
-export const STAT_SLOTS = 8
+export const STAT_SLOTS = 12
 
 export interface WorkerStats {
   worker: number

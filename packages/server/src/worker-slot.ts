@@ -182,13 +182,15 @@ export class WorkerSlot {
     const cause = this.#deathCause
     if (cause === 'crash') this.crashes++
     // The worker's poller closed its registered fds (ownsRegisteredFds) and
-    // the fds still in its inbox; its own count says how many were open.
-    // (A terminated thread closes them as it is torn down.)
+    // the fds still in its inbox; its own counts say how many were open.
+    // (A terminated thread closes them as it is torn down.) Lost are the
+    // client connections: a proxied pair's outbound side is not counted.
     const open = this.stats[STAT.connections]!
-    this.lostConnections += open
+    this.lostConnections += this.stats[STAT.inbound]!
     this.stats[STAT.closed] = this.stats[STAT.closed]! + open
     this.stats[STAT.errors] = this.stats[STAT.errors]! + open
     this.stats[STAT.connections] = 0
+    this.stats[STAT.inbound] = 0
     this.registrar = undefined
     this.pubsub = undefined
     this.onDeath(this, err, cause)
