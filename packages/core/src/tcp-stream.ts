@@ -2,6 +2,7 @@ import native, { type SysError } from './native.js'
 import { AmyError } from './errors.js'
 import { checkPort, resolveHost, type SocketAddress } from './address.js'
 import { OwnedSocket } from './owned-socket.js'
+import type { ByteStream } from './byte-stream.js'
 
 export interface ConnectOptions {
   /** An IP literal or 'localhost' (default '127.0.0.1'). */
@@ -29,7 +30,7 @@ const SHUTDOWN: Record<ShutdownHow, 0 | 1 | 2> = { read: 0, write: 1, both: 2 }
  * value (`null`), not an exception; other failures throw Errors with `code`,
  * `errno` and `syscall`.
  */
-export class TcpStream extends OwnedSocket {
+export class TcpStream extends OwnedSocket implements ByteStream {
   #peer: Uint8Array | undefined
   #remote: SocketAddress | undefined
   #pendingError: SysError | null = null
@@ -102,6 +103,11 @@ export class TcpStream extends OwnedSocket {
   writev(bufs: readonly Uint8Array[]): number | null {
     const n = native.writev(this.openFd(), bufs)
     return n < 0 ? null : n
+  }
+
+  /** Plain TCP queues nothing of its own: always true (see ByteStream). */
+  flush(): boolean {
+    return true
   }
 
   /** Half-closes: 'write' (default) sends FIN after queued bytes. */

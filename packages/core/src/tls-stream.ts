@@ -2,6 +2,8 @@ import native, { type NativePeerCertificate, type NativeTlsInfo } from './native
 import { AmyError } from './errors.js'
 import { kTrackRegistration, type Deregisterer } from './source.js'
 import type { TcpStream } from './tcp-stream.js'
+import type { ByteStream } from './byte-stream.js'
+import type { SysError } from './native.js'
 import type { TlsContext } from './tls-context.js'
 
 export interface TlsClientOptions {
@@ -41,7 +43,7 @@ const WANT_WRITE = -2
  * after the handshake) and OpenSSL's `reason`; every later call throws the
  * same. `close()` frees the OpenSSL state and closes the TCP stream.
  */
-export class TlsStream {
+export class TlsStream implements ByteStream {
   /** The TCP connection underneath (owned: `close()` closes it). */
   readonly tcp: TcpStream
   readonly #session: InstanceType<typeof native.NativeTlsSession>
@@ -135,7 +137,8 @@ export class TlsStream {
    * Ends the write side: close_notify, then FIN once it is out (at once, or
    * by the flush() that empties the queue). Reading may go on.
    */
-  shutdown(): void {
+  shutdown(how: 'write' = 'write'): void {
+    if (how !== 'write') throw new AmyError('ERR_INVALID_ARG_VALUE', "a TlsStream shuts down its write side only ('write')")
     if (this.#session.shutdown()) this.tcp.shutdown('write')
     else this.#finPending = true
   }
@@ -201,6 +204,11 @@ export class TlsStream {
   getSession(): Buffer | undefined {
     if (this.#closed) return undefined
     return this.#session.session()
+  }
+
+  /** The TCP socket's pending error (e.g. ECONNREFUSED after a failed connect), or null. */
+  takeError(): SysError | null {
+    return this.tcp.takeError()
   }
 
   get remoteAddress(): string | undefined {
