@@ -3,6 +3,7 @@
 // an Error's message and cause but drops its `code` and other fields: so the
 // worker throws a plain StartFailure object and the main thread revives it.
 import { execFileSync } from 'node:child_process'
+import { stat } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { ServerError, type ServerErrorCode } from './errors.js'
 import type { Handler } from './handler-types.js'
@@ -14,6 +15,9 @@ export async function loadHandler(url: string): Promise<Handler> {
   const path = fileURLToPath(url)
   let mod: Record<string, unknown>
   try {
+    // A missing file is reported by fs (ENOENT), not by whichever module
+    // loader is installed (their "not found" errors differ, some lack a code).
+    await stat(path)
     mod = (await import(url)) as Record<string, unknown>
   } catch (err) {
     throw handlerLoadError(path, err)
