@@ -18,7 +18,7 @@ export async function loadHandler(url: string): Promise<Handler> {
     // A missing file is reported by fs (ENOENT), not by whichever module
     // loader is installed (their "not found" errors differ, some lack a code).
     await stat(path)
-    mod = (await import(url)) as Record<string, unknown>
+    mod = await importModule(url, path)
   } catch (err) {
     throw handlerLoadError(path, err)
   }
@@ -37,6 +37,34 @@ export async function loadHandler(url: string): Promise<Handler> {
     throw new ServerError('ERR_INVALID_HANDLER', `${path} exports no handler hooks (one of ${HOOKS.join(', ')}); it exports: ${Object.keys(handler).join(', ') || 'nothing'}`)
   }
   return handler as Handler
+}
+
+const TYPESCRIPT = /\.[cm]?tsx?$/
+
+/**
+ * A TypeScript handler loads wherever the main thread's loader works in
+ * worker threads (Node's type stripping flags, `--require` hooks: workers
+ * inherit execArgv). tsx does not register its hooks in worker threads on
+ * Node 20, so when the plain import does not know the extension, tsx's
+ * own `tsImport()` API (which works in a worker) loads it, if installed.
+ */
+async function importModule(url: string, path: string): Promise<Record<string, unknown>> {
+  try {
+    return (await import(url)) as Record<string, unknown>
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ERR_UNKNOWN_FILE_EXTENSION' || !TYPESCRIPT.test(path)) throw err
+    let tsImport: ((specifier: string, parent: string) => Promise<unknown>) | undefined
+    try {
+      const specifier = 'tsx/esm/api' // a variable: no compile-time dependency on tsx
+      tsImport = ((await import(specifier)) as { tsImport?: typeof tsImport }).tsImport
+    } catch {
+      // not installed: the original error, with a hint in its message
+    }
+    if (tsImport === undefined) {
+      throw Object.assign(err as Error, { message: `${(err as Error).message} (a TypeScript handler needs tsx installed, or Node's own type stripping)` })
+    }
+    return (await tsImport(url, url)) as Record<string, unknown>
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
