@@ -1,16 +1,8 @@
-import t, { type Test } from 'tap'
-import { createServer, type Server } from '@amy/server'
-import { LineClient, fixture } from './helpers'
-
-async function started(t: Test, options: Parameters<typeof createServer>[0]): Promise<[Server, number]> {
-  const server = createServer({ logger: false, ...options })
-  t.teardown(() => server.close({ force: true }))
-  const address = await server.listen({ port: 0 })
-  return [server, address.port]
-}
+import t from 'tap'
+import { LineClient, fixture, started } from './helpers'
 
 t.test('async data: after an await, bytes are still this connection\'s, with two connections interleaving', async t => {
-  const [, port] = await started(t, { handler: fixture('async.js'), threads: 1 })
+  const [, port] = await started(t, { logger: false, handler: fixture('async.js'), threads: 1 })
   const a = await LineClient.connect(port)
   const b = await LineClient.connect(port)
   t.teardown(() => { a.destroy(); b.destroy() })
@@ -22,7 +14,7 @@ t.test('async data: after an await, bytes are still this connection\'s, with two
 })
 
 t.test('async data: no data for a connection runs while its previous data promise is pending', async t => {
-  const [, port] = await started(t, { handler: fixture('async.js'), threads: 1 })
+  const [, port] = await started(t, { logger: false, handler: fixture('async.js'), threads: 1 })
   const a = await LineClient.connect(port)
   const b = await LineClient.connect(port)
   t.teardown(() => { a.destroy(); b.destroy() })
@@ -35,7 +27,7 @@ t.test('async data: no data for a connection runs while its previous data promis
 })
 
 t.test('async open: data waits for it, and its return value becomes conn.state', async t => {
-  const [, port] = await started(t, { handler: fixture('async.js'), threads: 1 })
+  const [, port] = await started(t, { logger: false, handler: fixture('async.js'), threads: 1 })
   const clients = await Promise.all(Array.from({ length: 5 }, () => LineClient.connect(port)))
   t.teardown(() => { for (const c of clients) c.destroy() })
   for (const c of clients) c.send('count') // sent at once, before open's promise settles
@@ -44,7 +36,7 @@ t.test('async open: data waits for it, and its return value becomes conn.state',
 })
 
 t.test('a rejected data promise closes that connection only, is passed to close, and the worker lives on', async t => {
-  const [server, port] = await started(t, { handler: fixture('async.js'), threads: 1 })
+  const [server, port] = await started(t, { logger: false, handler: fixture('async.js'), threads: 1 })
   const bad = await LineClient.connect(port)
   const good = await LineClient.connect(port)
   t.teardown(() => { bad.destroy(); good.destroy() })

@@ -1,30 +1,10 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import net from 'node:net'
-import { Writable } from 'node:stream'
-import { pino } from 'pino'
-import { createServer, publish, connect, type Server } from '@amy/server'
-import { LineClient, fixture } from './helpers'
-
-async function started(t: Test, options: Parameters<typeof createServer>[0]): Promise<[Server, number]> {
-  const server = createServer({ logger: false, ...options })
-  t.teardown(() => server.close({ force: true }))
-  const address = await server.listen({ port: 0 })
-  return [server, address.port]
-}
-
-function captureLogger(level = 'info'): [ReturnType<typeof pino>, Array<Record<string, unknown>>] {
-  const lines: Array<Record<string, unknown>> = []
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>)
-      cb()
-    },
-  })
-  return [pino({ level }, stream), lines]
-}
+import { publish, connect } from '@amy/server'
+import { LineClient, captureLogger, fixture, started, until } from './helpers'
 
 t.test('conn.subscribe, context.publish (except), context.subscribers, conn.unsubscribe across 2 workers', async t => {
-  const [server, port] = await started(t, { handler: fixture('objects.js'), threads: 2 })
+  const [server, port] = await started(t, { logger: false, handler: fixture('objects.js'), threads: 2 })
   const clients = await Promise.all(Array.from({ length: 4 }, () => LineClient.connect(port)))
   t.teardown(() => { for (const c of clients) c.destroy() })
   const workers = await Promise.all(clients.map(c => c.request('worker')))
@@ -49,7 +29,7 @@ t.test('context.connect + conn.pipe: a proxy on objects', async t => {
   await new Promise<void>(r => upstream.listen(0, '127.0.0.1', r))
   t.teardown(() => upstream.close())
   const upstreamPort = (upstream.address() as net.AddressInfo).port
-  const [, port] = await started(t, { handler: fixture('objects.js'), threads: 1 })
+  const [, port] = await started(t, { logger: false, handler: fixture('objects.js'), threads: 1 })
   const c = await LineClient.connect(port)
   t.teardown(() => c.destroy())
   t.equal(await c.request(`proxy ${upstreamPort}`), 'proxying')
@@ -62,8 +42,7 @@ t.test('conn.log and context.log carry worker and conn bindings to the server lo
   const c = await LineClient.connect(port)
   t.teardown(() => c.destroy())
   t.equal(await c.request('log look here'), 'logged')
-  const deadline = Date.now() + 5000
-  while (!lines.some(l => l['msg'] === 'look here') && Date.now() < deadline) await new Promise(r => setTimeout(r, 20))
+  await until(() => lines.some(l => l['msg'] === 'look here'), 5000, 'the log line')
   const line = lines.find(l => l['msg'] === 'look here')
   t.equal(line?.['worker'], 0)
   t.type(line?.['conn'], 'number')
