@@ -31,9 +31,7 @@ t.test('an esbuild-bundled handler (its own copy of @amy/server/handler) works, 
     platform: 'node',
     format: 'cjs',
     outfile,
-    logLevel: 'silent',
-    // Until the package's exports map names it, point the subpath at the file.
-    plugins: [{ name: 'amy-handler-entry', setup: b => b.onResolve({ filter: /^@amy\/server\/handler$/ }, () => ({ path: join(SERVER_DIST, 'handler.js') })) }],
+    logLevel: 'silent', // '@amy/server/handler' resolves through the package's exports map
   })
   const bundle = readFileSync(outfile, 'utf8')
   t.notMatch(bundle, /require\(["'](piscina|pino|@amy\/core|@amy\/native)["']\)/, 'no piscina, pino or native addon in the bundle')
