@@ -19,11 +19,15 @@ function files(dir: string, exts: string[]): string[] {
   return out
 }
 
-/** Every quoted "ERR_..." / 'ERR_...' string in these files, with where it was seen. */
+/**
+ * Every quoted "ERR_..." / 'ERR_...' string in these files, with where it
+ * was seen; not the right side of `===` / `!==` (a check of a code Node
+ * throws, e.g. ERR_UNKNOWN_FILE_EXTENSION, is not a code of ours).
+ */
 function quotedCodes(paths: string[]): Map<string, string> {
   const found = new Map<string, string>()
   for (const path of paths) {
-    for (const m of readFileSync(path, 'utf8').matchAll(/["'](ERR_[A-Z0-9_]+)["']/g)) {
+    for (const m of readFileSync(path, 'utf8').matchAll(/(?<![=!]==\s*)["'](ERR_[A-Z0-9_]+)["']/g)) {
       if (!found.has(m[1]!)) found.set(m[1]!, relative(root, path))
     }
   }
