@@ -2,14 +2,19 @@ import { AmyError } from './errors.js'
 
 /** An IP socket's address. */
 export interface SocketAddress {
+  /** The IP address, e.g. '127.0.0.1' or '::1'. */
   address: string
+  /** The TCP port. */
   port: number
+  /** 'IPv4' or 'IPv6'. */
   family: 'IPv4' | 'IPv6'
 }
 
 /** A Unix domain socket's address: its path, or an abstract name starting with '\0' (Linux). */
 export interface UnixSocketAddress {
+  /** The socket's path; an abstract name starts with '\0'. */
   path: string
+  /** Always 'Unix'. */
   family: 'Unix'
 }
 

@@ -2,6 +2,7 @@ import { deserialize, serialize } from 'node:v8'
 import native, { type NativeReceiver, type NativeSender } from './native.js'
 import { AmyError } from './errors.js'
 
+/** Options of `registrar.channel()`. */
 export interface ChannelOptions {
   /** Most values queued at once; a send beyond it fails with ERR_CHANNEL_FULL. 0 (default): unbounded. */
   bound?: number
@@ -9,7 +10,9 @@ export interface ChannelOptions {
 
 /** A plain, structured-cloneable value that rebuilds a Sender in any thread. */
 export interface SenderHandle {
+  /** Marks the object as a SenderHandle. */
   readonly kind: 'amy.Sender'
+  /** The channel's process-wide id. */
   readonly channelId: number
 }
 
@@ -25,6 +28,7 @@ export class Sender<T = unknown> {
     this.#native = nativeSender
   }
 
+  /** Rebuilds a Sender from `sender.handle`, on any thread. ERR_INVALID_ARG_TYPE for anything else, ERR_CHANNEL_CLOSED if the channel is gone. */
   static from<T = unknown>(handle: SenderHandle): Sender<T> {
     if (handle === null || typeof handle !== 'object' || handle.kind !== 'amy.Sender' || typeof handle.channelId !== 'number') {
       throw new AmyError('ERR_INVALID_ARG_TYPE', 'expected a SenderHandle (sender.handle)')
@@ -32,10 +36,12 @@ export class Sender<T = unknown> {
     return new Sender<T>(new native.NativeSender(handle.channelId))
   }
 
+  /** The channel's process-wide id. */
   get id(): number {
     return this.#native.id
   }
 
+  /** Plain data that rebuilds this sender on another thread (`Sender.from`). */
   get handle(): SenderHandle {
     return { kind: 'amy.Sender', channelId: this.#native.id }
   }
@@ -80,6 +86,7 @@ export class Receiver<T = unknown> {
     this.#id = nativeReceiver.id
   }
 
+  /** The channel's id: notifications for this receiver carry it. */
   get id(): number {
     return this.#id
   }

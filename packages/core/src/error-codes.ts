@@ -27,4 +27,5 @@ export const AMY_ERROR_CODES = [
   ...TLS_ERROR_CODES,
 ] as const
 
+/** The `code` of an AmyError: one of AMY_ERROR_CODES. */
 export type AmyErrorCode = (typeof AMY_ERROR_CODES)[number]

@@ -8,6 +8,7 @@ export type { AmyErrorCode }
  * `syscall`. Branch on `err.code`, never on the message text.
  */
 export class AmyError extends Error {
+  /** A stable code from AMY_ERROR_CODES (see the README's table). */
   readonly code: AmyErrorCode
 
   constructor(code: AmyErrorCode, message: string) {

@@ -1,3 +1,11 @@
+/**
+ * amy's event loop for Node.js: Poller, Registrar, Interest, timers,
+ * channels, TCP and Unix sockets, TLS, splice pipes and framing over
+ * epoll/kqueue. See the README's "The model" and docs/architecture.md.
+ *
+ * @packageDocumentation
+ * @module @amy/core
+ */
 export { Poller, type PollerOptions, type RawBatchHandler } from './poller.js'
 export { Registrar, type RegistrarHandle } from './registrar.js'
 export { Interest } from './interest.js'

@@ -3,8 +3,11 @@
  * notification, read (or write) until the call reports it would block.
  */
 export const Interest = {
+  /** Readable (data, a connection, end of stream, a timer or channel). */
   Read: 1,
+  /** Writable (a connect finished, room in the send buffer). */
   Write: 2,
+  /** Read and Write. */
   Both: 3,
 } as const
 

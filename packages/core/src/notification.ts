@@ -12,9 +12,14 @@
  * Notifications can be spurious: a read after one may report would-block.
  */
 export interface Notification {
+  /** The registration, timer or channel id it is for. */
   readonly id: number
+  /** See above. */
   readonly readable: boolean
+  /** See above. */
   readonly writable: boolean
+  /** See above. */
   readonly hangup: boolean
+  /** See above. */
   readonly error: boolean
 }

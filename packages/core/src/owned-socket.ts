@@ -20,6 +20,7 @@ export abstract class OwnedSocket {
     return this.#fd
   }
 
+  /** True once close() was called. */
   get closed(): boolean {
     return this.#fd < 0
   }

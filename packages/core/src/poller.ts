@@ -3,6 +3,7 @@ import { AmyError, checkInteger } from './errors.js'
 import type { Notification } from './notification.js'
 import { Registrar } from './registrar.js'
 
+/** Options of `new Poller()`. */
 export interface PollerOptions {
   /** Most notifications in one batch (default 1024). More wait for the next batch. */
   capacity?: number
@@ -48,6 +49,7 @@ const ERROR = 8
  * spurious: a read after one may return `null` at once.
  */
 export class Poller {
+  /** Registers sources, timers and channels into this poller, from any thread (pass `registrar.handle`). */
   readonly registrar: Registrar
   readonly #native: NativePoller
   readonly #ids: Float64Array
@@ -71,10 +73,12 @@ export class Poller {
     return this.#id
   }
 
+  /** True once close() was called. */
   get closed(): boolean {
     return this.#closed
   }
 
+  /** True while start() attaches it to this thread's event loop. */
   get started(): boolean {
     return this.#started
   }
@@ -156,6 +160,7 @@ export class Poller {
     return this
   }
 
+  /** Undoes unref(): a started poller keeps the event loop alive again. */
   ref(): this {
     this.#native.setRef(true)
     return this

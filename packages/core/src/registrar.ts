@@ -6,7 +6,9 @@ import { Receiver, Sender, type ChannelOptions } from './channel.js'
 
 /** A plain, structured-cloneable value that rebuilds a Registrar in any thread. */
 export interface RegistrarHandle {
+  /** Marks the object as a RegistrarHandle. */
   readonly kind: 'amy.Registrar'
+  /** The poller's process-wide id. */
   readonly pollerId: number
 }
 
@@ -48,10 +50,12 @@ export class Registrar {
     return new Registrar(handle.pollerId)
   }
 
+  /** Plain data that rebuilds this registrar on another thread (`Registrar.from`). */
   get handle(): RegistrarHandle {
     return { kind: 'amy.Registrar', pollerId: this.#pollerId }
   }
 
+  /** The poller's process-wide id. */
   get pollerId(): number {
     return this.#pollerId
   }

@@ -1,7 +1,12 @@
 import { AmyError } from './errors.js'
 
 /** Anything a Registrar can register: an fd number, or an object with an `fd`. */
-export type Source = number | { readonly fd: number }
+export type Source =
+  | number
+  | {
+      /** The fd to watch (-1 once closed). */
+      readonly fd: number
+    }
 
 /**
  * Implemented by TcpStream and TcpListener so that `close()` deregisters them

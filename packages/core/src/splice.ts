@@ -9,6 +9,7 @@ import { fdOf, type Source } from './source.js'
  */
 export const spliceSupported: boolean = native.spliceSupported
 
+/** Options of `new SplicePipe()`. */
 export interface SplicePipeOptions {
   /**
    * Bytes the pipe may hold (default: the system's, 64 KiB). Linux rounds
@@ -111,6 +112,7 @@ export class SplicePipe {
     return this.#native.capacity
   }
 
+  /** True once close() was called. */
   get closed(): boolean {
     return this.#closed
   }

@@ -4,6 +4,7 @@ import { checkPort, resolveHost, type SocketAddress } from './address.js'
 import { OwnedSocket } from './owned-socket.js'
 import { TcpStream } from './tcp-stream.js'
 
+/** Options of `TcpListener.bind()`. */
 export interface BindOptions {
   /** An IP literal or 'localhost' (default '127.0.0.1'; '0.0.0.0' or '::' for every interface). */
   host?: string
@@ -60,6 +61,7 @@ export class TcpListener extends OwnedSocket {
     return new TcpListener(fd, options.noDelay !== false)
   }
 
+  /** The address it listens on (the port the kernel picked for port 0). */
   address(): SocketAddress {
     return native.localAddress(this.openFd())
   }

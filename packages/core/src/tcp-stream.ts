@@ -4,14 +4,17 @@ import { checkPort, resolveHost, type SocketAddress } from './address.js'
 import { OwnedSocket } from './owned-socket.js'
 import type { ByteStream } from './byte-stream.js'
 
+/** Options of `TcpStream.connect()`. */
 export interface ConnectOptions {
   /** An IP literal or 'localhost' (default '127.0.0.1'). */
   host?: string
+  /** The port to connect to, 1-65535. */
   port: number
   /** TCP_NODELAY (default true): small writes go out at once. */
   noDelay?: boolean
 }
 
+/** Options of `TcpStream.fromFd()`. */
 export interface FromFdOptions {
   /**
    * Make the fd non-blocking and close-on-exec (default true). Pass false
@@ -21,6 +24,7 @@ export interface FromFdOptions {
   adopt?: boolean
 }
 
+/** Which direction `shutdown()` closes. */
 export type ShutdownHow = 'read' | 'write' | 'both'
 
 const SHUTDOWN: Record<ShutdownHow, 0 | 1 | 2> = { read: 0, write: 1, both: 2 }
@@ -127,6 +131,7 @@ export class TcpStream extends OwnedSocket implements ByteStream {
     return native.takeError(this.openFd())
   }
 
+  /** Sets or clears TCP_NODELAY (Nagle's algorithm off when set). */
   setNoDelay(on = true): void {
     native.setNoDelay(this.openFd(), on)
   }
@@ -136,18 +141,22 @@ export class TcpStream extends OwnedSocket implements ByteStream {
     return native.getNoDelay(this.openFd())
   }
 
+  /** The peer's IP address; undefined for Unix sockets or once it cannot be read. */
   get remoteAddress(): string | undefined {
     return this.#remoteInfo()?.address
   }
 
+  /** The peer's port; undefined for Unix sockets. */
   get remotePort(): number | undefined {
     return this.#remoteInfo()?.port
   }
 
+  /** 'IPv4' or 'IPv6'; undefined for Unix sockets. */
   get remoteFamily(): 'IPv4' | 'IPv6' | undefined {
     return this.#remoteInfo()?.family
   }
 
+  /** This side's address (IP sockets). */
   localAddress(): SocketAddress {
     return native.localAddress(this.openFd())
   }

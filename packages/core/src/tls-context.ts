@@ -5,11 +5,16 @@ import { AmyError } from './errors.js'
 /** A PEM text, as a string or its bytes (e.g. from `readFileSync`). */
 export type Pem = string | Uint8Array
 
+/** A TLS protocol version amy supports. */
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3'
 
+/** A key and certificate, e.g. one SNI name's. */
 export interface TlsIdentity {
+  /** PEM private key. */
   key: Pem
+  /** PEM certificate, optionally followed by its chain. */
   cert: Pem
+  /** The key's passphrase, if it is encrypted. */
   passphrase?: string
 }
 
@@ -24,18 +29,22 @@ export interface TlsContextOptions {
   key?: Pem
   /** PEM certificate, optionally followed by its chain. */
   cert?: Pem
+  /** The key's passphrase, if it is encrypted. */
   passphrase?: string
   /**
    * Trusted CAs. Clients default to node:tls's `rootCertificates` (the
    * Mozilla bundle Node ships); servers use it for client certificates.
    */
   ca?: Pem | readonly Pem[]
+  /** Lowest protocol version (default TLSv1.2). */
   minVersion?: TlsVersion
+  /** Highest protocol version (default TLSv1.3). */
   maxVersion?: TlsVersion
   /** OpenSSL cipher string; `TLS_*` names are TLS 1.3 suites (node:tls's syntax). */
   ciphers?: string
   /** ALPN protocols in preference order (`ALPNProtocols` is accepted too). */
   alpn?: readonly string[]
+  /** node:tls's name for `alpn`. */
   ALPNProtocols?: readonly string[]
   /** Server: ask the client for a certificate. */
   requestCert?: boolean
@@ -49,7 +58,9 @@ export interface TlsContextOptions {
 
 /** A TlsContext as plain data, for `postMessage`/`workerData`: `TlsContext.from(handle)` on another thread. */
 export interface TlsContextHandle {
+  /** Marks the object as a TlsContextHandle. */
   readonly kind: 'amy:tls-context'
+  /** The context's process-wide id. */
   readonly id: number
 }
 
@@ -98,6 +109,7 @@ export class TlsContext {
     return new TlsContext(new native.NativeTlsContext(handle.id))
   }
 
+  /** Plain data that rebuilds this context on another thread (`TlsContext.from`). */
   get handle(): TlsContextHandle {
     return { kind: 'amy:tls-context', id: this.#native.id }
   }
@@ -107,6 +119,7 @@ export class TlsContext {
     return this.#native.id
   }
 
+  /** True for a server context. */
   get isServer(): boolean {
     return this.#native.isServer
   }

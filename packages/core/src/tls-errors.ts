@@ -23,4 +23,5 @@ export const TLS_ERROR_CODES = [
   'ERR_TLS_INVALID_OPTION',
 ] as const
 
+/** The code of a TLS error: one of TLS_ERROR_CODES. */
 export type TlsErrorCode = (typeof TLS_ERROR_CODES)[number]

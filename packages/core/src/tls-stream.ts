@@ -6,6 +6,7 @@ import type { ByteStream } from './byte-stream.js'
 import type { SysError } from './native.js'
 import type { TlsContext } from './tls-context.js'
 
+/** Client-side options of a TLS connection. */
 export interface TlsClientOptions {
   /**
    * SNI and the name the server's certificate must carry (default: none;
@@ -73,10 +74,12 @@ export class TlsStream implements ByteStream {
     return new TlsStream(tcp, new native.NativeTlsSession(context.id, openFd(tcp), servername, options.session))
   }
 
+  /** The socket's fd, or -1 once closed. */
   get fd(): number {
     return this.tcp.fd
   }
 
+  /** True once close() was called. */
   get closed(): boolean {
     return this.#closed
   }
@@ -91,6 +94,7 @@ export class TlsStream implements ByteStream {
     return this.#session.handshake() === 1
   }
 
+  /** True once the TLS handshake finished. */
   get handshakeComplete(): boolean {
     return this.#session.handshakeComplete
   }
@@ -176,6 +180,7 @@ export class TlsStream implements ByteStream {
     return this.#handshakeInfo()?.protocol ?? null
   }
 
+  /** The negotiated cipher's name, or null before the handshake. */
   get cipher(): string | null {
     return this.#handshakeInfo()?.cipher ?? null
   }
@@ -211,10 +216,12 @@ export class TlsStream implements ByteStream {
     return this.tcp.takeError()
   }
 
+  /** The peer's IP address. */
   get remoteAddress(): string | undefined {
     return this.tcp.remoteAddress
   }
 
+  /** The peer's port. */
   get remotePort(): number | undefined {
     return this.tcp.remotePort
   }

@@ -5,6 +5,7 @@ import type { UnixSocketAddress } from './address.js'
 import { OwnedSocket } from './owned-socket.js'
 import { TcpStream } from './tcp-stream.js'
 
+/** Options of `UnixListener.bind()`. */
 export interface UnixBindOptions {
   /**
    * A filesystem path, or on Linux an abstract name: a string starting with
@@ -51,6 +52,7 @@ export class UnixListener extends OwnedSocket {
     return new UnixListener(fd, path)
   }
 
+  /** The path (or abstract name) it listens on. */
   address(): UnixSocketAddress {
     this.openFd()
     return { path: this.#path, family: 'Unix' }

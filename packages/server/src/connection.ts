@@ -129,14 +129,17 @@ export class Connection<State = unknown, Data = unknown> {
     this.lastActive = host.now
   }
 
+  /** The peer's IP address; undefined on a Unix socket. */
   get remoteAddress(): string | undefined {
     return this.#remoteInfo()?.address
   }
 
+  /** The peer's port; undefined on a Unix socket. */
   get remotePort(): number | undefined {
     return this.#remoteInfo()?.port
   }
 
+  /** 'IPv4' or 'IPv6'; undefined on a Unix socket. */
   get remoteFamily(): string | undefined {
     return this.#remoteInfo()?.family
   }
@@ -146,6 +149,7 @@ export class Connection<State = unknown, Data = unknown> {
     return this.#queued
   }
 
+  /** True once the connection is closed (close(conn) has run or is running). */
   get closed(): boolean {
     return this.#closed
   }
@@ -155,6 +159,7 @@ export class Connection<State = unknown, Data = unknown> {
     return this.#ending
   }
 
+  /** True between pause() and resume(). */
   get paused(): boolean {
     return this.#paused
   }
@@ -273,6 +278,7 @@ export class Connection<State = unknown, Data = unknown> {
     this.#paused = true
   }
 
+  /** Reads again after pause(); bytes that waited are delivered. */
   resume(): void {
     if (!this.#paused) return
     this.#paused = false

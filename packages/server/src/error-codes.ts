@@ -24,4 +24,5 @@ export const SERVER_ERROR_CODES = [
   'ERR_PUBSUB_UNAVAILABLE',
 ] as const
 
+/** The `code` of a ServerError: one of SERVER_ERROR_CODES. */
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number]

@@ -59,14 +59,17 @@ export interface Handler<State = unknown, Data = unknown> {
   message?(context: WorkerContext<Data>, msg: unknown): unknown
 }
 
+/** Options of `context.publish()`. */
 export interface PublishOptions {
   /** A connection that must not receive this message (e.g. its sender). */
   except?: Connection<any, any>
 }
 
+/** Where `context.connect()` connects. */
 export interface OutboundOptions {
   /** An IP literal or `localhost` (default `127.0.0.1`). */
   host?: string
+  /** The port, 1-65535. */
   port: number
 }
 
@@ -78,6 +81,7 @@ export interface OutboundOptions {
 export interface WorkerContext<Data = unknown> {
   /** This worker's index, 0 .. threads-1. */
   readonly worker: number
+  /** How many workers the server runs. */
   readonly threads: number
   /** `options.handlerData` from createServer (structured-cloned). */
   readonly data: Data

@@ -1,7 +1,12 @@
-// `@amy/server/handler` (dist/handler.js): the lean entry for handler
-// modules. defineHandler and the types a handler needs; nothing that runs
-// on the main thread (no piscina, no pino, no native addon), so a bundled
-// handler stays small and a second copy of this file works (see worker-api.ts).
+/**
+ * `@amy/server/handler`: the lean entry for handler modules. defineHandler
+ * and the types a handler needs; nothing that runs on the main thread (no
+ * piscina, no pino, no native addon), so a bundled handler stays small and a
+ * second copy of this file works (see worker-api.ts).
+ *
+ * @packageDocumentation
+ * @module @amy/server/handler
+ */
 export { defineHandler, type Handler, type WorkerContext, type PublishOptions, type OutboundOptions } from './handler-types.js'
 export type { Connection } from './connection.js'
 export { ServerError, type ServerErrorCode } from './errors.js'

@@ -1,4 +1,13 @@
-export { createServer, Server, type ListenOptions, type CloseOptions, type ServerStats } from './server.js'
+/**
+ * amy's multithreaded TCP server: listeners and an acceptor on the main
+ * thread, connections served by worker threads running your handler. Start
+ * with {@link createServer} and {@link defineHandler}.
+ *
+ * @packageDocumentation
+ * @module @amy/server
+ */
+export { createServer, Server, type ListenOptions, type CloseOptions, type ServerStats, type RequestOptions, type ServerEvents } from './server.js'
+export type { SocketAddress, UnixSocketAddress } from '@amy/core'
 export type { ServerOptions, LoggerOption } from './options.js'
 export { defineHandler, type Handler, type WorkerContext, type PublishOptions, type OutboundOptions } from './handler-types.js'
 export { Connection } from './connection.js'

@@ -8,6 +8,7 @@ import { isPubSubAdapterSpec, type PubSubAdapterSpec } from './pubsub-adapter.js
 
 export type { LoggerOption }
 
+/** Options of `createServer()`. Unknown keys are rejected. */
 export interface ServerOptions {
   /** The handler module every worker loads: a path or a file: URL. */
   handler: string | URL

@@ -49,7 +49,9 @@ export const PUBSUB_STAT = {
   reconnects: 8,
 } as const
 
+/** The name of one adapter counter (a key of PUBSUB_STAT). */
 export type PubSubStatName = keyof typeof PUBSUB_STAT
+/** Adapter counters by name, as in `server.stats().pubsub`. */
 export type PubSubStats = Record<PubSubStatName, number>
 export const PUBSUB_STAT_SLOTS = 16
 
@@ -61,20 +63,26 @@ export interface PubSubHost {
   readonly instanceId: Buffer
   /** Counters (indexed by PUBSUB_STAT) the adapter updates; the server reads them. */
   readonly stats: Float64Array
+  /** The server's logger, for the adapter's own lines. */
   readonly logger: BaseLogger
   /** A message another instance published: write it to the local subscribers. */
   deliver(topic: string, payload: Buffer): void
 }
 
+/** A pub/sub adapter (see the module comment above for the contract). */
 export interface PubSubAdapter {
   /**
    * Connects. Rejecting makes `server.listen()` reject: an instance that
    * cannot reach its peers at start is not started half-connected.
    */
   start(host: PubSubHost): Promise<void>
+  /** Sends one message published on this instance to the other instances (never back to this one). */
   publish(topic: string, payload: Uint8Array): void
+  /** The first subscriber of `topic` on this instance appeared. */
   subscribe(topic: string): void
+  /** The last subscriber of `topic` on this instance left. */
   unsubscribe(topic: string): void
+  /** Disconnects; called by `server.close()`. */
   close(): Promise<void>
 }
 
@@ -85,10 +93,13 @@ export interface PubSubAdapter {
  * called on the thread that hosts the adapter.
  */
 export interface PubSubAdapterSpec {
+  /** Marks the object as an adapter spec. */
   readonly kind: 'amy.pubsub-adapter'
   /** Absolute path or file: URL of a module exporting createPubSubAdapter(options). */
   readonly module: string
+  /** Passed (structured-cloned) to `createPubSubAdapter(options)`. */
   readonly options: unknown
+  /** Where the adapter runs: one on the main thread, or one per worker. */
   readonly placement: 'main' | 'worker'
   /** publish() with a larger payload throws ERR_PAYLOAD_TOO_LARGE in the worker. */
   readonly maxPayloadBytes: number

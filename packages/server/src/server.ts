@@ -24,6 +24,7 @@ const REPLACE_RETRY_MAX_MS = 10_000
 
 export type { ListenOptions }
 
+/** Options of `server.request()`. */
 export interface RequestOptions {
   /** The worker (0 .. threads-1) to ask; without it every worker is asked and the replies come as an array. */
   worker?: number
@@ -35,6 +36,7 @@ export interface ServerEvents {
   message: [message: unknown, worker: number]
 }
 
+/** Options of `server.close()`. */
 export interface CloseOptions {
   /** Destroy connections at once instead of ending them (default false). */
   force?: boolean
@@ -42,6 +44,7 @@ export interface CloseOptions {
   timeout?: number
 }
 
+/** What `server.stats()` returns: counters over all workers (read without messages). */
 export interface ServerStats {
   /** Open now, over all workers. */
   connections: number
@@ -49,7 +52,9 @@ export interface ServerStats {
   accepted: number
   /** Accepted and closed at once: over maxConnections, or no worker to take them. */
   rejected: number
+  /** Bytes read from connections. */
   bytesIn: number
+  /** Bytes written to connections. */
   bytesOut: number
   /** accept() calls that failed (EMFILE, ENFILE, ...); each is retried with backoff. */
   acceptFailures: number
@@ -61,6 +66,7 @@ export interface ServerStats {
   connectionsLostToCrashes: number
   /** Published messages dropped for a worker whose channel was full (it could not keep up). */
   pubsubDropped: number
+  /** Each worker's own counters. */
   workers: WorkerStats[]
   /** The pub/sub adapter's counters (only with `options.pubsub`). */
   pubsub?: PubSubStats
@@ -185,10 +191,12 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.#acceptor?.addresses() ?? []
   }
 
+  /** True once a listen() succeeded, until close(). */
   get listening(): boolean {
     return this.#state === 'listening'
   }
 
+  /** The server's counters, summed over its workers; read from shared memory, no message. */
   stats(): ServerStats {
     const workers = this.#slots.map(slot => readStats(slot.index, slot.stats))
     const sum = (key: keyof WorkerStats): number => workers.reduce((total, w) => total + w[key], 0)

@@ -18,13 +18,21 @@ export const STAT = {
 
 export const STAT_SLOTS = 12
 
+/** One worker's counters (see ServerStats). */
 export interface WorkerStats {
+  /** The worker's index. */
   worker: number
+  /** Open now. */
   connections: number
+  /** Opened since start (accepted or outbound). */
   opened: number
+  /** Closed since start. */
   closed: number
+  /** Bytes read. */
   bytesIn: number
+  /** Bytes written. */
   bytesOut: number
+  /** Connections closed by an error (reset, handler threw, limits). */
   errors: number
 }
 

@@ -9,6 +9,7 @@ const PREFIX_SIZE = 4
 /** Largest `maxFrameSize` accepted: keeps a single frame within one Buffer on every platform. */
 const FRAME_SIZE_LIMIT = 2 ** 31 - 1
 
+/** Options of a FrameReader. */
 export interface FrameReaderOptions {
   /** Largest payload accepted, in bytes, prefix excluded. Integer in [0, 2**31-1]. */
   maxFrameSize: number
@@ -127,6 +128,7 @@ export class FrameReader {
     }
   }
 
+  /** Iterates the complete frames received so far (as `next()` until undefined). */
   [Symbol.iterator](): Generator<Buffer, void, undefined> {
     return this.frames()
   }

@@ -12,6 +12,7 @@ const MAX_PAYLOAD = 2 ** 32 - 1
 /** Buffers offered per `writev` call; Linux and macOS reject more than IOV_MAX (1024). */
 const MAX_IOV = 1024
 
+/** Options of a FrameWriter. */
 export interface FrameWriterOptions {
   /**
    * Most bytes (length prefixes included) allowed to wait in the queue; a

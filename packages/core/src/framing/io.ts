@@ -12,6 +12,7 @@ import { AmyError } from '../errors.js'
  * The source must not keep a reference to `buf`: readers reuse it.
  */
 export interface ByteSource {
+  /** Reads into `buf`: bytes read, 0 at end of stream, null if it would block. */
   read(buf: Uint8Array): number | null
 }
 
@@ -26,7 +27,9 @@ export interface ByteSource {
  * references to the buffers or the array after returning.
  */
 export interface ByteSink {
+  /** Writes from `buf`: bytes written (possibly fewer), null if it would block. */
   write(buf: Uint8Array): number | null
+  /** Writes several buffers in one call, if the sink can: bytes written, null if it would block. */
   writev?(bufs: readonly Uint8Array[]): number | null
 }
 

@@ -10,6 +10,7 @@ const CR = 0x0d
 /** Smallest allocation for the partial-line buffer, so tiny tails don't reallocate on every byte. */
 const MIN_PARTIAL_CAPACITY = 256
 
+/** Options of a LineReader. */
 export interface LineReaderOptions {
   /**
    * Longest line accepted, in bytes of UTF-8, excluding the "\n" or "\r\n"
@@ -122,6 +123,7 @@ export class LineReader {
     }
   }
 
+  /** Iterates the complete lines received so far (as `next()` until undefined). */
   [Symbol.iterator](): Generator<string, void, undefined> {
     return this.lines()
   }
