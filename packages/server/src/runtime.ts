@@ -153,7 +153,18 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
   /** The pub/sub channels of every other worker. */
   setPeers(handles: SenderHandle[]): void {
     const own = this.#pubsubSender.id
-    this.#peers = handles.filter(h => h.channelId !== own).map(h => Sender.from<never>(h))
+    const peers: Sender<never>[] = []
+    for (const handle of handles) {
+      if (handle.channelId === own) continue
+      try {
+        peers.push(Sender.from<never>(handle))
+      } catch (err) {
+        // That worker stopped (the server is closing, or it died and its
+        // replacement sends new peers): it is no peer, not a reason to die.
+        if ((err as { code?: unknown }).code !== 'ERR_CHANNEL_CLOSED') throw err
+      }
+    }
+    this.#peers = peers
   }
 
   /** Extends publish/subscribe to other server instances (see pubsub-adapter.ts). */

@@ -1,6 +1,6 @@
 import t from 'tap'
 import net from 'node:net'
-import { publish, connect } from '@amy/server'
+import { createServer, publish, connect } from '@amy/server'
 import { LineClient, captureLogger, fixture, started, until } from './helpers'
 
 t.test('conn.subscribe, context.publish (except), context.subscribers, conn.unsubscribe across 2 workers', async t => {
@@ -53,4 +53,16 @@ t.test('conn.log and context.log carry worker and conn bindings to the server lo
 t.test('the deprecated module-level functions on the main thread: ERR_NOT_IN_WORKER with a correct hint', async t => {
   t.throws(() => publish('room', 'x'), { code: 'ERR_NOT_IN_WORKER', message: /conn\.context\.publish\(\).*server\.publish\(\)/ })
   t.throws(() => connect({ port: 1 }), { code: 'ERR_NOT_IN_WORKER', message: /conn\.context\.connect\(\)/ })
+})
+
+// Regression: a worker that took its peers' pub/sub channels after a peer
+// had already stopped (listen, then close at once) died on ERR_CHANNEL_CLOSED.
+t.test('listen then close at once: no worker dies while taking its peers', async t => {
+  const [logger, lines] = captureLogger('warn')
+  for (let i = 0; i < 4; i++) {
+    const server = createServer({ handler: fixture('objects.js'), threads: 2, logger })
+    await server.listen(0)
+    await server.close()
+  }
+  t.same(lines.filter(l => l['level'] as number >= 50).map(l => l['msg']), [], 'nothing logged at error level')
 })
