@@ -266,3 +266,13 @@ t.test('Redis restarted mid-run: no crash, local delivery goes on and is counted
   t.same(remoteB!.lines.filter(l => ['before', 'during', 'after'].includes(l)), ['before', 'after'], 'B: before and after once each; the outage message never crossed (at-most-once)')
   t.ok(A.server.listening && B.server.listening, 'both instances still serve')
 })
+
+t.test('a worker that dies takes its subscriptions with it: the instance unsubscribes at Redis', async t => {
+  const [victim] = await connectAll(t, [A.port])
+  await victim!.subscribe('crashy')
+  await until('the subscription at Redis', async () => (await numsub('app1:crashy')) === 1)
+  victim!.send('crash')
+  await until('app1:crashy to be unsubscribed after the crash', async () => (await numsub('app1:crashy')) === 0)
+  await until('the worker to be replaced', () => A.server.stats().workerCrashes === 1)
+  t.pass('the dead worker\'s topic is no longer subscribed at Redis')
+})

@@ -122,6 +122,9 @@ export class PubSubHub {
 
   /** A worker died: its subscriptions went with it (its replacement starts empty). */
   workerGone(index: number): void {
+    // Its last operations may still wait in the channel: apply them first,
+    // or a late "subscribe" would outlive it. Nothing more can come from it.
+    if (!this.#closed) this.#onBatch()
     for (const [topic, workers] of this.#topics) this.#leave(topic, workers, index)
   }
 
