@@ -55,6 +55,11 @@ export class RedisPubSubAdapter implements PubSubAdapter {
       url: this.#options.url,
       // Nothing queues while disconnected: a publish then is counted as not sent.
       disableOfflineQueue: true,
+      // No per-command timer: node-redis' default (5 s) makes an
+      // AbortSignal.timeout per PUBLISH, 15-20% of the main thread's time at
+      // the chat benchmark's maximum (docs/benchmarks.md). A stuck Redis is
+      // bounded by maxPending instead (drops counted), a dead one by the socket.
+      commandOptions: { timeout: 0 },
       socket: { connectTimeout, reconnectStrategy },
     }
     const pub = createClient(options)
@@ -71,8 +76,13 @@ export class RedisPubSubAdapter implements PubSubAdapter {
       await Promise.all([pub.connect(), sub.connect()])
     } catch (err) {
       this.#closed = true
-      pub.destroy()
-      sub.destroy()
+      for (const client of [pub, sub]) {
+        try {
+          client.destroy()
+        } catch {
+          // Never connected: nothing to tear down.
+        }
+      }
       throw new ServerError('ERR_PUBSUB_UNAVAILABLE', `cannot reach Redis at ${redactedUrl(this.#options.url)} within ${connectTimeout} ms: ${(err as Error).message}`)
     }
     this.#started = true
@@ -114,7 +124,7 @@ export class RedisPubSubAdapter implements PubSubAdapter {
     this.#closed = true
     const clients = [this.#pub, this.#sub].filter((c): c is Client => c !== undefined)
     // close() lets replies in flight arrive; a client that is not connected has none.
-    await Promise.allSettled(clients.map(c => (c.isReady ? c.close() : Promise.resolve(c.destroy()))))
+    await Promise.allSettled(clients.map(async c => (c.isReady ? c.close() : c.destroy())))
     this.#updateConnected()
   }
 
