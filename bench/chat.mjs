@@ -4,7 +4,7 @@
 //
 //   node bench/chat.mjs                          configs A,B,C; scenarios c,d,a,b; 3 rounds
 //   node bench/chat.mjs --configs A,B --scenarios c,d --rounds 5
-//   node bench/chat.mjs --duration 5 --warmup 1
+//   node bench/chat.mjs --duration 5 --warmup 1 --settle 2
 //
 // Configs (each a whole deployment in one process group: its CPU is the
 // "server" CPU, HAProxy and Redis included):
@@ -12,6 +12,8 @@
 //   B  2 instances x 1 worker, Redis pub/sub (connections on the main thread), HAProxy
 //   C  2 instances x 1 worker, Redis pub/sub (connections in each worker), HAProxy
 //   D  1 instance, 2 workers, no HAProxy (clients connect directly)
+//   E, F  as B, C with 2 workers per instance (where worker placement
+//      doubles each instance's Redis connections and deliveries)
 // HAProxy balances at random so every room spans both instances.
 //
 // Scenarios (chatgen, 64 B lines; every line checked at every peer: once,
@@ -41,6 +43,8 @@ const CONFIGS = {
   B: { label: '2 instances (1 worker each) + Redis, main placement + HAProxy', args: ['--instances', '2', '--threads', '1', '--redis', '--placement', 'main'] },
   C: { label: '2 instances (1 worker each) + Redis, worker placement + HAProxy', args: ['--instances', '2', '--threads', '1', '--redis', '--placement', 'worker'] },
   D: { label: '1 instance (2 workers), direct', args: ['--instances', '1', '--threads', '2', '--no-lb'] },
+  E: { label: '2 instances (2 workers each) + Redis, main placement + HAProxy', args: ['--instances', '2', '--threads', '2', '--redis', '--placement', 'main'] },
+  F: { label: '2 instances (2 workers each) + Redis, worker placement + HAProxy', args: ['--instances', '2', '--threads', '2', '--redis', '--placement', 'worker'] },
 }
 const SCENARIOS = {
   c: { what: '100 clients, 1 room, 5 msgs/s each (49.5k deliveries/s offered)', args: ['--clients', '100', '--rooms', '1', '--rate', '5'] },
@@ -56,6 +60,7 @@ const { values: opt } = parseArgs({
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '1' },
+    settle: { type: 'string', default: '2' },
     help: { type: 'boolean', default: false },
   },
 })
@@ -65,7 +70,7 @@ if (opt.help) {
 }
 const configs = opt.configs.split(',')
 const scenarios = opt.scenarios.split(',')
-for (const c of configs) if (!CONFIGS[c]) fail(`unknown config ${c} (A, B, C, D)`)
+for (const c of configs) if (!CONFIGS[c]) fail(`unknown config ${c} (A to F)`)
 for (const s of scenarios) if (!SCENARIOS[s]) fail(`unknown scenario ${s} (a, b, c, d)`)
 const rounds = Number(opt.rounds)
 
@@ -92,7 +97,9 @@ function groupAlive(pgid) {
     return err.code === 'EPERM'
   }
 }
+let currentChatgen
 process.on('exit', () => {
+  currentChatgen?.kill('SIGKILL')
   for (const d of running) killGroup(d.pid, 'SIGKILL')
 })
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130))
@@ -145,9 +152,13 @@ async function undeploy(d) {
 // ---------------------------------------------------------------- runs
 
 function chatgen(d, s) {
-  const args = ['--port', String(d.port), ...SCENARIOS[s].args, '--duration', opt.duration, '--warmup', opt.warmup, '--cpu-pgid', String(d.pid)]
+  // --settle: the pause between the joins and the first lines; through
+  // HAProxy on a busy two-core machine 0.5 s (chatgen's default) was too
+  // short for 1000 joins, and every member must be in its room by then.
+  const args = ['--port', String(d.port), ...SCENARIOS[s].args, '--duration', opt.duration, '--warmup', opt.warmup, '--settle', opt.settle, '--cpu-pgid', String(d.pid)]
   return new Promise((resolve) => {
     const child = spawn(CHATGEN, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    currentChatgen = child
     let out = ''
     let err = ''
     child.stdout.on('data', (b) => (out += b))

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // One chat deployment on one port, for bench/chat.mjs:
 //
-//   node bench/chat/topology.mjs --port P --instances N --threads T [--redis] [--placement main|worker] [--balance ALGO] [--no-lb]
+//   node bench/chat/topology.mjs --port P --instances N --threads T [--redis] [--placement main|worker] [--balance ALGO] [--no-lb] [--cpu-prof DIR]
 //
 // Starts, all in this process's process group (the runner measures the
 // group's CPU and kills the group): redis-server on a free port (--redis;
@@ -9,7 +9,8 @@
 // worker threads each, REDIS_URL when --redis) and HAProxy (mode tcp,
 // balance ALGO, default random so that rooms span instances) on
 // 127.0.0.1:P in front of them. --no-lb (one instance only): the instance
-// itself listens on P. Prints "READY port=P" once everything listens; exits
+// itself listens on P. --cpu-prof DIR: the instances run with node's
+// --cpu-prof (one .cpuprofile per thread in DIR, written at exit). Prints "READY port=P" once everything listens; exits
 // (stopping its children) on SIGTERM/SIGINT or when a child exits.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs'
@@ -29,6 +30,7 @@ const { values: opt } = parseArgs({
     placement: { type: 'string', default: 'main' },
     balance: { type: 'string', default: 'random' },
     'no-lb': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
   },
 })
 const port = Number(opt.port)
@@ -44,6 +46,7 @@ if (opt['no-lb'] && instances !== 1) {
 
 const children = []
 let stopping = false
+let quiet = false // children exiting on purpose (before stop)
 function stop(code) {
   if (stopping) return
   stopping = true
@@ -61,6 +64,16 @@ async function statsThenStop() {
   }))
   for (const i of instancesOut) i.child.kill('SIGUSR2')
   await Promise.all(printed)
+  if (opt['cpu-prof']) {
+    // The profiles are written when the instances exit: close them gracefully first.
+    quiet = true
+    const exited = instancesOut.map((i) => new Promise((resolve) => {
+      i.child.once('exit', resolve)
+      setTimeout(resolve, 8000)
+    }))
+    for (const i of instancesOut) i.child.kill('SIGTERM')
+    await Promise.all(exited)
+  }
   stop(0)
 }
 process.on('SIGTERM', () => void statsThenStop())
@@ -73,7 +86,7 @@ function start(name, command, args, env = {}) {
   child.stderr.setEncoding('utf8')
   child.stderr.on('data', (d) => process.stderr.write(`[${name}] ${d}`))
   child.on('exit', (code, signal) => {
-    if (!stopping) {
+    if (!stopping && !quiet) {
       console.error(`topology: ${name} exited (${code ?? signal}); stopping`)
       stop(1)
     }
@@ -127,7 +140,8 @@ const ports = []
 for (let i = 0; i < instances; i++) {
   const iport = opt['no-lb'] ? port : await freePort()
   ports.push(iport)
-  const child = start(`i${i}`, process.execPath, ['examples/chat/dist/main.js'], {
+  const profile = opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(opt['cpu-prof'])] : []
+  const child = start(`i${i}`, process.execPath, [...profile, 'examples/chat/dist/main.js'], {
     PORT: String(iport),
     HOST: '127.0.0.1',
     THREADS: opt.threads,
