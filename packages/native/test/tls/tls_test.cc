@@ -7,6 +7,8 @@
 // Certificates: test/fixtures/tls (remade by make-certs.sh).
 #include <fcntl.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -21,6 +23,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "check.h"
@@ -583,6 +586,62 @@ TEST("verification: a servername not in the certificate fails with ERR_TLS_CERT_
     server.handshake();
   });
   CHECK_EQ(std::string(ce.code()), "ERR_TLS_CERT_ALTNAME_INVALID");
+}
+
+// A leaf for localhost signed by the test CA, valid only between
+// now + from_days and now + to_days: expired or not yet valid on demand.
+Identity dated_identity(long from_days, long to_days) {
+  std::string ca_key_pem = fixture("ca.key");
+  std::string ca_cert_pem = fixture("ca.crt");
+  BioPtr kb(BIO_new_mem_buf(ca_key_pem.data(), static_cast<int>(ca_key_pem.size())));
+  BioPtr cb(BIO_new_mem_buf(ca_cert_pem.data(), static_cast<int>(ca_cert_pem.size())));
+  EvpPkeyPtr ca_key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
+  X509Ptr ca_cert(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
+  CHECK(ca_key && ca_cert);
+  EvpPkeyPtr key(EVP_EC_gen("P-256"));
+  X509Ptr cert(X509_new());
+  CHECK(key && cert);
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 4242);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), from_days * 86400);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), to_days * 86400);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get()));
+  X509_set_pubkey(cert.get(), key.get());
+  X509V3_CTX v3;
+  X509V3_set_ctx(&v3, ca_cert.get(), cert.get(), nullptr, nullptr, 0);
+  X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, "DNS:localhost");
+  CHECK(san != nullptr);
+  X509_add_ext(cert.get(), san, -1);
+  X509_EXTENSION_free(san);
+  CHECK(X509_sign(cert.get(), ca_key.get(), EVP_sha256()) > 0);
+  BioPtr out_key(BIO_new(BIO_s_mem()));
+  BioPtr out_cert(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(out_key.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  PEM_write_bio_X509(out_cert.get(), cert.get());
+  char* p = nullptr;
+  long n = BIO_get_mem_data(out_key.get(), &p);
+  std::string key_pem(p, static_cast<size_t>(n));
+  n = BIO_get_mem_data(out_cert.get(), &p);
+  std::string cert_pem(p, static_cast<size_t>(n));
+  return Identity{key_pem, cert_pem, ""};
+}
+
+TEST("verification: an expired server certificate fails with ERR_TLS_CERT_EXPIRED, a future one with _NOT_YET_VALID") {
+  auto client_ctx = TlsContext::create(client_options());
+  for (auto [from, to_day, want] : {std::make_tuple(-10L, -1L, "ERR_TLS_CERT_EXPIRED"),
+                                    std::make_tuple(5L, 10L, "ERR_TLS_CERT_NOT_YET_VALID")}) {
+    ContextOptions so = server_options();
+    so.identity = dated_identity(from, to_day);
+    auto server_ctx = TlsContext::create(so);
+    Link link(server_ctx, client_ctx, to("localhost"));
+    TlsError e = expect_error([&] {
+      link.client.handshake();
+      link.server.handshake();
+    });
+    CHECK_EQ(std::string(e.code()), std::string(want));
+  }
 }
 
 TEST("verification: rejectUnauthorized false completes and reports authorized false with the reason") {
