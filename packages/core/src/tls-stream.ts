@@ -34,7 +34,10 @@ const WANT_WRITE = -2
  * - writable: `flush()`; while it returns false output is still queued
  *   (at most about one TLS record) and `write()` returns `null`.
  * - `write(buf)` returns how many plaintext bytes it took (possibly fewer,
- *   then wait for writable): the bytes need not be offered again.
+ *   then wait for writable): the bytes need not be offered again. A
+ *   `null` before the handshake completed means "not yet": retry after
+ *   the next `read()` as well, since the handshake completes inside a
+ *   read and no writable notification need follow.
  *
  * `read`/`write` drive the handshake; `handshake()` drives it alone and
  * returns true once complete (then `alpnProtocol`, `servername`,

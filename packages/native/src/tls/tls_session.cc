@@ -263,6 +263,7 @@ long TlsSession::writev(const struct iovec* iov, int count) {
   }
   if (flush() > 0) return kWantWrite;
   size_t total = 0;
+  long status = 0;    // why the loop stopped early (kWantRead while a renegotiation waits)
   int index = 0;
   size_t offset = 0;  // into iov[index]
   while (index < count) {
@@ -293,7 +294,10 @@ long TlsSession::writev(const struct iovec* iov, int count) {
       if (total > 0) return static_cast<long>(total);  // kept for the next call
       throw;
     }
-    if (n < 0) break;
+    if (n < 0) {
+      status = n;
+      break;
+    }
     total += static_cast<size_t>(n);
     // Advance through the buffers by what this record took.
     size_t advance = static_cast<size_t>(n);
@@ -311,7 +315,8 @@ long TlsSession::writev(const struct iovec* iov, int count) {
     if (pending_output() > 0) break;  // the socket is full: backpressure
   }
   if (total > 0) return static_cast<long>(total);
-  return pending_output() > 0 ? kWantWrite : (count == 0 ? 0 : kWantWrite);
+  if (pending_output() > 0) return kWantWrite;
+  return status;  // 0: there was nothing to write (empty buffers), as on TCP
 }
 
 size_t TlsSession::flush() {

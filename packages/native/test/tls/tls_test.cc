@@ -254,6 +254,7 @@ TEST("echo: bytes written on one side are read on the other, both ways") {
   }
   CHECK_EQ(w, 5L);
   CHECK_EQ(drain(server), "hello");
+  CHECK_EQ(client.write(reinterpret_cast<const uint8_t*>(""), 0), 0L);  // nothing to write: 0, not "would block"
   CHECK_EQ(exchange(server, client, "hello back"), "hello back");
   CHECK_EQ(exchange(client, server, "x"), "x");
 }
