@@ -35,4 +35,5 @@ export interface ByteStream {
   readonly remoteAddress: string | undefined
   /** The peer's port, if known. */
   readonly remotePort: number | undefined
+  readonly remoteFamily: 'IPv4' | 'IPv6' | undefined
 }

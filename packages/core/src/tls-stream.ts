@@ -228,6 +228,10 @@ export class TlsStream implements ByteStream {
   get remotePort(): number | undefined {
     return this.tcp.remotePort
   }
+
+  get remoteFamily(): 'IPv4' | 'IPv6' | undefined {
+    return this.tcp.remoteFamily
+  }
 }
 
 function openFd(tcp: TcpStream): number {

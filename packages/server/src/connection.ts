@@ -1,4 +1,5 @@
-import type { SocketAddress, SplicePipe, TcpStream } from '@amy/core'
+import type { ByteStream, SocketAddress } from '@amy/core'
+import type { Pipe } from './pipe.js'
 import type { Logger } from 'pino'
 import { ServerError } from './errors.js'
 import type { WorkerContext } from './handler-types.js'
@@ -28,8 +29,6 @@ export interface ConnectionHost {
   /** Reads again on a later turn of the event loop (the read budget was used up). */
   readNextTurn(conn: Connection): void
   watchIdle(): void
-  pump(conn: Connection): void
-  writableIdle(conn: Connection): void
   opened(conn: Connection): void
   deliver(conn: Connection, bytes: Buffer): void
   peerEnded(conn: Connection): void
@@ -83,20 +82,14 @@ export class Connection<State = unknown, Data = unknown> {
    */
   state: State = undefined as State
 
-  /** @internal */ readonly stream: TcpStream
+  /** @internal the transport: plain TCP or TLS (both ByteStreams) */ readonly stream: ByteStream
   /** @internal */ idleTimeoutMs = 0
   /** @internal */ lastActive: number
   /** @internal */ topics: Set<string> | undefined
-  /** @internal set while bytes are piped elsewhere instead of delivered */
-  pipedTo: Connection | undefined
-  /** @internal the connection whose bytes are piped into this one */
-  pipedFrom: Connection | undefined
-  /** @internal the kernel pipe that carries this connection's bytes to pipedTo (Linux) */
-  splice: SplicePipe | undefined
-  /** @internal bulk mode: readable edges splice instead of read (see runtime.pump) */
-  spliceActive = false
-  /** @internal the source ended while the pipe still held bytes */
-  spliceEofPending = false
+  /** @internal set while this connection's bytes are piped elsewhere instead of delivered */
+  pipeOut: Pipe | undefined
+  /** @internal the pipe whose bytes come into this connection */
+  pipeIn: Pipe | undefined
 
   readonly #host: ConnectionHost
   #queue: Uint8Array[] = []
@@ -120,7 +113,7 @@ export class Connection<State = unknown, Data = unknown> {
   #log: Logger | undefined
 
   /** @internal made by the worker runtime. */
-  constructor(host: ConnectionHost, id: number, stream: TcpStream, outbound: boolean) {
+  constructor(host: ConnectionHost, id: number, stream: ByteStream, outbound: boolean) {
     this.#host = host
     this.id = id
     this.stream = stream
@@ -203,7 +196,7 @@ export class Connection<State = unknown, Data = unknown> {
     if (!(to instanceof Connection)) throw new ServerError('ERR_INVALID_ARG_TYPE', `pipe() needs a Connection of this worker, got ${describe(to)}`)
     if (to === this) throw new ServerError('ERR_INVALID_ARG_VALUE', 'a connection cannot be piped to itself')
     if (to.#host !== this.#host) throw new ServerError('ERR_INVALID_ARG_VALUE', 'both connections of a pipe must belong to the same worker')
-    if (this.pipedTo !== undefined) throw new ServerError('ERR_INVALID_ARG_VALUE', `connection ${this.id} is already piped`)
+    if (this.pipeOut !== undefined) throw new ServerError('ERR_INVALID_ARG_VALUE', `connection ${this.id} is already piped`)
     if (this.#closed) throw this.#closedError('pipe')
     if (to.#closed) throw to.#closedError('pipe to')
     this.#host.pipe(this, to)
@@ -265,7 +258,7 @@ export class Connection<State = unknown, Data = unknown> {
     this.#closed = true
     this.#queue = []
     this.#queued = 0
-    this.splice?.close()
+    this.pipeOut?.close()
     try {
       this.stream.close() // deregisters from the poller, then closes the fd
     } finally {
@@ -341,10 +334,10 @@ export class Connection<State = unknown, Data = unknown> {
     }
     if (flags & WRITABLE) {
       if (this.#queued > 0) this.flush()
-      else this.#host.writableIdle(this)
+      else this.pipeIn?.targetWritableIdle()
     }
     if (flags & (READABLE | HANGUP) && !this.#closed) {
-      if (this.spliceActive) this.#host.pump(this)
+      if (this.pipeOut?.splicing) this.pipeOut.pump()
       else this.readable((flags & HANGUP) !== 0)
     }
   }
@@ -384,9 +377,9 @@ export class Connection<State = unknown, Data = unknown> {
       this.lastActive = host.now
       host.deliver(this, buf.subarray(0, n))
       if (this.#closed) return
-      if (this.spliceActive) {
+      if (this.pipeOut?.splicing) {
         // A full read switched this pipe to splice: the rest goes in-kernel.
-        this.#host.pump(this)
+        this.pipeOut.pump()
         return
       }
       if (this.#paused || this.#held) {
@@ -422,9 +415,9 @@ export class Connection<State = unknown, Data = unknown> {
       this.#needDrain = false
       this.#host.drained(this)
       if (this.#closed) return true
-    } else if (this.pipedFrom?.spliceActive) {
+    } else if (this.pipeIn?.splicing) {
       // A spliced source waits for this queue to empty (order), drain or not.
-      this.#host.pump(this.pipedFrom)
+      this.pipeIn.targetFlushed()
       if (this.#closed) return true
     }
     if (this.#ending && !this.#finSent) this.#sendFin()
@@ -499,7 +492,7 @@ export class Connection<State = unknown, Data = unknown> {
     if (this.#finSent) this.destroy()
     // A pipe's destination ends when its source does (the pipe forwards
     // it), not when its own peer stops sending.
-    else if (!this.#host.allowHalfOpen && this.pipedFrom === undefined) this.end()
+    else if (!this.#host.allowHalfOpen && this.pipeIn === undefined) this.end()
   }
 
   #remoteInfo(): SocketAddress | undefined {

@@ -1,5 +1,6 @@
-import { Interest, Poller, Sender, SplicePipe, spliceSupported, TcpStream, type Receiver, type SenderHandle } from '@amy/core'
+import { Interest, Poller, Sender, TcpStream, type Receiver, type SenderHandle } from '@amy/core'
 import type { Logger } from 'pino'
+import { Pipe, type PipeHost } from './pipe.js'
 import { Connection, type ConnectionHost } from './connection.js'
 import { ServerError } from './errors.js'
 import type { Handler } from './handler-types.js'
@@ -28,16 +29,6 @@ type SimpleHook = 'open' | 'end' | 'drain' | 'timeout'
 const isAsyncFunction = (fn: unknown): boolean => Object.prototype.toString.call(fn) === '[object AsyncFunction]'
 
 const READ_BUFFER_SIZE = 64 * 1024
-// As the C splice proxy in the benchmarks: fewer, larger splices for bulk.
-const SPLICE_PIPE_SIZE = 256 * 1024
-// Per pump call, for fairness between connections of one worker.
-const SPLICE_MAX_BYTES = 1 << 20
-// A pipe copies through the read buffer while reads come back short (two
-// syscalls per direction per message, like recv/send proxies) and splices
-// once a read fills the buffer (bulk: no copies). splice costs three calls
-// per direction for a small message, so it only pays for bulk. It returns
-// to copying when a splice pass moved less than this and left nothing.
-const SPLICE_BACK_TO_COPY = 16 * 1024
 const INBOX_BATCH = 256
 // Published records taken from the channel per turn of the event loop, and
 // how often the connections they were written to are flushed meanwhile: a
@@ -64,7 +55,7 @@ const IDLE_TICK_MS = 250
  * connection is found by its registration id; writes made while a batch is
  * dispatched are flushed once at its end.
  */
-export class WorkerRuntime implements ConnectionHost, ContextHost {
+export class WorkerRuntime implements ConnectionHost, ContextHost, PipeHost {
   readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE)
   readonly highWaterMark: number
   readonly maxBufferedBytes: number
@@ -100,7 +91,7 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
   #backlogRetry = false
   #pausedPublishers = new Set<Connection>()
   #publishing: Connection | undefined
-  #pumpLater: Connection[] = []
+  #pumpLater: Pipe[] = []
   #pumpScheduled = false
   #peers: Sender<never>[] = []
   // Other instances (a pub/sub adapter), if the server has one.
@@ -209,75 +200,17 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
     this.stats[STAT.opened] = this.stats[STAT.opened]! + 1
     if (this.#idleTimeout > 0) conn.setTimeout(this.#idleTimeout)
     this.#hook(conn, 'open')
-    // A source that waited for this (outbound) destination to connect has
-    // bytes no new edge will announce.
-    const source = conn.pipedFrom
-    if (source?.spliceActive && !source.closed) this.pump(source)
-  }
-
-  /**
-   * Moves a spliced source's bytes into its destination, in the kernel.
-   * Called on the source's readable edge, on the destination's writable
-   * edge (via writableIdle) and when the destination connects or drains.
-   */
-  pump(source: Connection): void {
-    const target = source.pipedTo
-    const pipe = source.splice
-    if (target === undefined || pipe === undefined || source.closed) return
-    // Bytes the destination queued in JavaScript go first; its drain pumps again.
-    if (target.closed || target.connecting || target.bufferedBytes > 0) return
-    let result
-    try {
-      result = pipe.buffered > 0 ? pipe.flush(target.stream) : undefined
-      if (result === undefined || (result.buffered === 0 && !source.spliceEofPending)) {
-        result = pipe.transfer(source.stream, target.stream, SPLICE_MAX_BYTES)
-      }
-    } catch (err) {
-      source.destroy(err as Error)
-      return
-    }
-    this.stats[STAT.bytesIn] = this.stats[STAT.bytesIn]! + result.movedIn
-    this.stats[STAT.bytesOut] = this.stats[STAT.bytesOut]! + result.movedOut
-    if (result.movedIn > 0) source.lastActive = this.now
-    if (result.movedOut > 0) target.lastActive = this.now
-    if (result.sourceEof) source.spliceEofPending = true
-    if (source.spliceEofPending) {
-      // Forward the end only once the pipe has delivered everything.
-      if (result.buffered === 0) {
-        source.spliceEofPending = false
-        source.spliceActive = false
-        source.splice = undefined
-        pipe.close()
-        source.endOfStream()
-      }
-      return
-    }
-    if (!result.sourceDrained && !result.destBlocked) {
-      this.#schedulePump(source) // budget used up; no edge will come for the rest
-    } else if (result.sourceDrained && result.buffered === 0 && result.movedIn < SPLICE_BACK_TO_COPY) {
-      source.spliceActive = false // small again: copying is cheaper
-      source.resume()
-    }
-  }
-
-  writableIdle(conn: Connection): void {
-    const source = conn.pipedFrom
-    if (source?.splice !== undefined && source.splice.buffered > 0) this.pump(source)
+    conn.pipeIn?.targetOpened()
   }
 
   deliver(conn: Connection, bytes: Buffer): void {
-    const target = conn.pipedTo
+    const pipe = conn.pipeOut
     // Closing: the handler gets no more bytes (its writes would fail on the
     // ended connection). They are read and dropped so that the peer's end is
     // seen and the socket closes with a FIN, not a reset.
-    if (this.#closing !== undefined && target === undefined) return
-    if (target !== undefined) {
-      if (target.closed || target.ending) return
-      const accepted = target.write(bytes)
-      // A full read means bulk: splice from now on (its pump waits for the
-      // target's queue itself, so the source is not paused).
-      if (conn.splice !== undefined && bytes.length === this.readBuffer.length) conn.spliceActive = true
-      else if (!accepted) conn.pause() // resumed when the target drains
+    if (this.#closing !== undefined && pipe === undefined) return
+    if (pipe !== undefined) {
+      pipe.forward(bytes, bytes.length === this.readBuffer.length)
       return
     }
     const data = this.#handler.data
@@ -297,9 +230,8 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
   }
 
   peerEnded(conn: Connection): void {
-    const target = conn.pipedTo
-    if (target !== undefined) {
-      if (!target.closed) target.end() // forward the half-close
+    if (conn.pipeOut !== undefined) {
+      conn.pipeOut.sourceEnded()
       return
     }
     this.#hook(conn, 'end')
@@ -307,9 +239,7 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
 
   drained(conn: Connection): void {
     // A pipe's source paused (or, spliced, held back) until this drain.
-    const source = conn.pipedFrom
-    if (source?.spliceActive) this.pump(source)
-    else source?.resume()
+    conn.pipeIn?.targetDrained()
     this.#hook(conn, 'drain')
   }
 
@@ -325,13 +255,13 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
       this.stats[STAT.closed] = this.stats[STAT.closed]! + 1
     }
     if (err) this.stats[STAT.errors] = this.stats[STAT.errors]! + 1
-    const target = conn.pipedTo
+    const target = conn.pipeOut?.target
     if (target !== undefined && !target.closed) {
       // The other side of a pipe: flush what it has, then end it.
       if (err) target.destroy()
       else target.end()
     }
-    const source = conn.pipedFrom
+    const source = conn.pipeIn?.source
     if (source !== undefined && source !== target && !source.closed) source.destroy()
     const close = this.#handler.close
     if (close !== undefined) {
@@ -393,8 +323,9 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
     }
   }
 
-  #schedulePump(source: Connection): void {
-    this.#pumpLater.push(source)
+  /** @internal (PipeHost) */
+  schedulePump(pipe: Pipe): void {
+    this.#pumpLater.push(pipe)
     if (!this.inBatch && !this.#pumpScheduled) {
       this.#pumpScheduled = true
       setImmediate(this.#runPumpLater)
@@ -405,7 +336,7 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
     this.#pumpScheduled = false
     const list = this.#pumpLater
     this.#pumpLater = []
-    for (const source of list) this.pump(source)
+    for (const pipe of list) pipe.pump()
   }
 
   #takeConnections(): void {
@@ -438,11 +369,12 @@ export class WorkerRuntime implements ConnectionHost, ContextHost {
   }
 
   pipe(from: Connection, to: Connection): void {
-    from.pipedTo = to
-    to.pipedFrom = from
-    // Linux: bulk bytes go socket -> kernel pipe -> socket (see
-    // SPLICE_BACK_TO_COPY); the pipe starts copying.
-    if (spliceSupported && from.splice === undefined) from.splice = new SplicePipe({ capacity: SPLICE_PIPE_SIZE })
+    // Splice needs both ends plain TCP: TLS bytes are copied (decrypted,
+    // re-encrypted), never through JavaScript strings or streams.
+    const canSplice = from.stream instanceof TcpStream && to.stream instanceof TcpStream
+    const pipe = new Pipe(from, to, this, canSplice)
+    from.pipeOut = pipe
+    to.pipeIn = pipe
     // Bytes may already wait in the source: no new edge would announce them.
     this.scheduleRead(from)
   }

@@ -1,0 +1,152 @@
+import { SplicePipe, spliceSupported } from '@amy/core'
+import type { Connection } from './connection.js'
+
+// As the C splice proxy in the benchmarks: fewer, larger splices for bulk.
+const SPLICE_PIPE_SIZE = 256 * 1024
+// Per pump call, for fairness between connections of one worker.
+const SPLICE_MAX_BYTES = 1 << 20
+// A pipe copies through the read buffer while reads come back short (two
+// syscalls per direction per message, like recv/send proxies) and splices
+// once a read fills the buffer (bulk: no copies). splice costs three calls
+// per direction for a small message, so it only pays for bulk. It returns
+// to copying when a splice pass moved less than this and left nothing.
+const SPLICE_BACK_TO_COPY = 16 * 1024
+
+const STAT_BYTES_IN = 3
+const STAT_BYTES_OUT = 4
+
+/** What a Pipe needs from the worker that owns both connections. */
+export interface PipeHost {
+  readonly stats: Float64Array
+  /** Coarse clock (ms). */
+  readonly now: number
+  /** Runs `pipe.pump()` on a later turn (the budget of one pump was used). */
+  schedulePump(pipe: Pipe): void
+}
+
+/**
+ * One direction of `conn.pipe(to)`: the source's bytes go to the target
+ * instead of the handler's `data`, with backpressure, and the source's end
+ * of stream ends the target. The state machine lives here, nowhere else:
+ *
+ * - **copy** (start): the source reads into the worker's buffer as usual
+ *   and `forward()` writes to the target; a full target pauses the source
+ *   until `targetDrained()`.
+ * - **splice** (Linux, both ends plain TCP): a read that fills the buffer
+ *   means bulk, so the source's readable edges `pump()` socket -> kernel
+ *   pipe -> socket instead; a short pass with nothing left returns to copy.
+ *   The end of stream is forwarded only once the kernel pipe is empty.
+ *
+ * The connections call the hooks below; each keeps one reference
+ * (`pipeOut` on the source, `pipeIn` on the target).
+ */
+export class Pipe {
+  readonly source: Connection
+  readonly target: Connection
+  readonly #host: PipeHost
+  #splice: SplicePipe | undefined
+  #splicing = false
+  #eofPending = false
+
+  constructor(source: Connection, target: Connection, host: PipeHost, canSplice: boolean) {
+    this.source = source
+    this.target = target
+    this.#host = host
+    if (spliceSupported && canSplice) this.#splice = new SplicePipe({ capacity: SPLICE_PIPE_SIZE })
+  }
+
+  /** Bulk mode: the source's readable edges pump() instead of read. */
+  get splicing(): boolean {
+    return this.#splicing
+  }
+
+  /** Copy mode: the source read `bytes`; `full` when the read filled its buffer. */
+  forward(bytes: Buffer, full: boolean): void {
+    const target = this.target
+    if (target.closed || target.ending) return
+    const accepted = target.write(bytes)
+    // A full read means bulk: splice from now on (its pump waits for the
+    // target's queue itself, so the source is not paused).
+    if (this.#splice !== undefined && full) this.#splicing = true
+    else if (!accepted) this.source.pause() // resumed when the target drains
+  }
+
+  /** The source's peer ended: forward the half-close. */
+  sourceEnded(): void {
+    if (!this.target.closed) this.target.end()
+  }
+
+  /**
+   * Moves the source's bytes into the target, in the kernel. Called on the
+   * source's readable edge, on the target's writable edge, and when the
+   * target connects, drains or empties its queue.
+   */
+  pump(): void {
+    const { source, target } = this
+    const pipe = this.#splice
+    if (pipe === undefined || source.closed) return
+    // Bytes the target queued in JavaScript go first; its drain pumps again.
+    if (target.closed || target.connecting || target.bufferedBytes > 0) return
+    let result
+    try {
+      result = pipe.buffered > 0 ? pipe.flush(target.stream) : undefined
+      if (result === undefined || (result.buffered === 0 && !this.#eofPending)) {
+        result = pipe.transfer(source.stream, target.stream, SPLICE_MAX_BYTES)
+      }
+    } catch (err) {
+      source.destroy(err as Error)
+      return
+    }
+    const host = this.#host
+    host.stats[STAT_BYTES_IN] = host.stats[STAT_BYTES_IN]! + result.movedIn
+    host.stats[STAT_BYTES_OUT] = host.stats[STAT_BYTES_OUT]! + result.movedOut
+    if (result.movedIn > 0) source.lastActive = host.now
+    if (result.movedOut > 0) target.lastActive = host.now
+    if (result.sourceEof) this.#eofPending = true
+    if (this.#eofPending) {
+      // Forward the end only once the pipe has delivered everything.
+      if (result.buffered === 0) {
+        this.#eofPending = false
+        this.#splicing = false
+        this.#splice = undefined
+        pipe.close()
+        source.endOfStream()
+      }
+      return
+    }
+    if (!result.sourceDrained && !result.destBlocked) {
+      host.schedulePump(this) // budget used up; no edge will come for the rest
+    } else if (result.sourceDrained && result.buffered === 0 && result.movedIn < SPLICE_BACK_TO_COPY) {
+      this.#splicing = false // small again: copying is cheaper
+      source.resume()
+    }
+  }
+
+  /** The target connected: a spliced source has bytes no new edge will announce. */
+  targetOpened(): void {
+    if (this.#splicing && !this.source.closed) this.pump()
+  }
+
+  /** The target is writable with nothing queued in JavaScript. */
+  targetWritableIdle(): void {
+    if (this.#splice !== undefined && this.#splice.buffered > 0) this.pump()
+  }
+
+  /** The target's queue went below the high-water mark. */
+  targetDrained(): void {
+    if (this.#splicing) this.pump()
+    else this.source.resume()
+  }
+
+  /** The target's queue emptied (a spliced source waits for it: order). */
+  targetFlushed(): void {
+    if (this.#splicing) this.pump()
+  }
+
+  /** The source is destroyed: the kernel pipe's fds go with it. */
+  close(): void {
+    this.#splice?.close()
+    this.#splice = undefined
+    this.#splicing = false
+  }
+}
