@@ -46,7 +46,10 @@ export declare class NativePoller {
 export declare class NativeRegistrar {
   constructor(pollerId: number)
   readonly pollerId: number
-  register(fd: number, interest: number): number
+  /** reservedId: from reserveId(), not registered yet; the registration takes it. */
+  register(fd: number, interest: number, reservedId?: number): number
+  /** A fresh process-wide id for a later register(fd, interest, id). */
+  reserveId(): number
   reregister(id: number, fd: number, interest: number): void
   deregister(id: number): boolean
   /** intervalMs 0 means one-shot. */

@@ -60,10 +60,10 @@ export class Registrar {
     return this.#pollerId
   }
 
-  /** Registers an fd (or a TcpStream/TcpListener) and returns its id. */
-  register(source: Source, interest: Interest): number {
+  /** Registers an fd (or a TcpStream/TcpListener) and returns its id: a fresh one, or `reservedId` (from reserveId()). */
+  register(source: Source, interest: Interest, reservedId?: number): number {
     const fd = fdOf(source)
-    const id = this.#native.register(fd, checkInterest(interest))
+    const id = this.#native.register(fd, checkInterest(interest), reservedId)
     if (isTracked(source)) source[kTrackRegistration](this, id, true)
     return id
   }
@@ -102,6 +102,17 @@ export class Registrar {
    */
   handOver(fds: Int32Array, count: number = fds.length): boolean {
     return this.#native.handOver(fds, count)
+  }
+
+  /**
+   * A fresh process-wide id, registered nowhere yet: pass it as
+   * `register(source, interest, id)` later to give a source an id known
+   * before the source exists (the server's connections to a host name get
+   * their id before the name is resolved). ERR_INVALID_ARG_VALUE for an id
+   * not from reserveId() or already registered.
+   */
+  reserveId(): number {
+    return this.#native.reserveId()
   }
 
   /**

@@ -82,7 +82,8 @@ export class Connection<State = unknown, Data = unknown> {
    */
   state: State = undefined as State
 
-  /** @internal the transport: plain TCP or TLS (both ByteStreams) */ readonly stream: ByteStream
+  /** @internal the transport: plain TCP or TLS (both ByteStreams); a connection to a host name gets it once the name resolves (attach) */
+  stream: ByteStream
   /** @internal */ idleTimeoutMs = 0
   /** @internal */ lastActive: number
   /** @internal */ topics: Set<string> | undefined
@@ -342,6 +343,11 @@ export class Connection<State = unknown, Data = unknown> {
     }
   }
 
+  /** @internal the socket of an outbound connection whose host name resolved (registered under this.id). */
+  attach(stream: ByteStream): void {
+    this.stream = stream
+  }
+
   /** @internal the source side of a splice saw end of stream. */
   endOfStream(): void {
     this.#onPeerEnd()
@@ -353,6 +359,9 @@ export class Connection<State = unknown, Data = unknown> {
    * hang-up came with this edge: then read on until end of stream.
    */
   readable(hangup: boolean): void {
+    // Nothing to read before the connect completes (an outbound connection
+    // to a name may have no socket yet); its first edge reads.
+    if (this.#connecting) return
     if (hangup) this.#hangupSeen = true
     if (this.#paused || this.#held) {
       this.#readPending = true

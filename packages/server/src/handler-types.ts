@@ -67,10 +67,21 @@ export interface PublishOptions {
 
 /** Where `context.connect()` connects. */
 export interface OutboundOptions {
-  /** An IP literal or `localhost` (default `127.0.0.1`). */
+  /**
+   * An IP address or a host name (default `127.0.0.1`). A name is resolved
+   * with `dns.lookup` (/etc/hosts, then DNS) and its first address is
+   * connected to, as net.connect does; a failed lookup closes the
+   * connection with its code (ENOTFOUND, EAI_AGAIN).
+   */
   host?: string
   /** The port, 1-65535. */
   port: number
+  /**
+   * Ms the connect (name lookup included) may take; then the connection
+   * closes with ERR_CONNECT_TIMEOUT (`close(conn, err)`). Default 0: no
+   * limit but the kernel's (about two minutes on Linux).
+   */
+  timeout?: number
 }
 
 /**

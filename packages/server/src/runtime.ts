@@ -8,6 +8,7 @@ import type { RemoteBus } from './pubsub-adapter.js'
 import { decodePublished, encodePublished } from './pubsub-message.js'
 import { STAT } from './stats.js'
 import { RuntimeContext, type ContextHost } from './worker-context.js'
+import { armConnectTimeout, ipLiteral, resolveThenConnect, unconnected } from './outbound.js'
 
 export interface RuntimeOptions {
   highWaterMark: number
@@ -358,13 +359,22 @@ export class WorkerRuntime implements ConnectionHost, ContextHost, PipeHost {
 
   // ---- outbound connections and pipes --------------------------------------
 
-  /** @internal use context.connect(). */
-  connect(host: string, port: number): Connection {
+  /** @internal use context.connect(). A host name is resolved first (outbound.ts); timeoutMs 0: none. */
+  connect(host: string, port: number, timeoutMs = 0): Connection {
     if (this.#closing) throw new ServerError('ERR_SERVER_CLOSED', 'the server is closing')
-    const stream = TcpStream.connect({ host, port })
-    const id = this.poller.registrar.register(stream, Interest.Both)
-    const conn = new Connection(this, id, stream, true)
-    this.#conns.set(id, conn)
+    const registrar = this.poller.registrar
+    const ip = ipLiteral(host)
+    let conn: Connection
+    if (ip !== undefined) {
+      const stream = TcpStream.connect({ host: ip, port })
+      conn = new Connection(this, registrar.register(stream, Interest.Both), stream, true)
+    } else {
+      const id = registrar.reserveId()
+      conn = new Connection(this, id, unconnected(), true)
+      resolveThenConnect(conn, host, port, stream => registrar.register(stream, Interest.Both, id))
+    }
+    this.#conns.set(conn.id, conn)
+    if (timeoutMs > 0) armConnectTimeout(conn, host, port, timeoutMs)
     return conn
   }
 

@@ -8,7 +8,7 @@ import { checkTopic, describe, toBytes } from './validate.js'
 export interface ContextHost {
   publish(topic: string, payload: Uint8Array, except: number): void
   subscribers(topic: string): number
-  connect(host: string, port: number): Connection
+  connect(host: string, port: number, timeoutMs: number): Connection
   postMessage(message: unknown): void
 }
 
@@ -63,6 +63,9 @@ export class RuntimeContext<Data = unknown> implements WorkerContext<Data> {
     if (typeof host !== 'string') throw new ServerError('ERR_INVALID_ARG_TYPE', `options.host must be a string, got ${describe(host)}`)
     if (typeof port !== 'number') throw new ServerError('ERR_INVALID_ARG_TYPE', `options.port must be a number, got ${describe(port)}`)
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ServerError('ERR_INVALID_ARG_VALUE', `options.port must be an integer in [1, 65535], got ${port}`)
-    return this.#host.connect(host, port) as Connection<any, Data>
+    const { timeout = 0 } = options
+    if (typeof timeout !== 'number') throw new ServerError('ERR_INVALID_ARG_TYPE', `options.timeout must be a number of ms, got ${describe(timeout)}`)
+    if (!Number.isFinite(timeout) || timeout < 0 || timeout > 2 ** 31 - 1) throw new ServerError('ERR_INVALID_ARG_VALUE', `options.timeout must be a finite number of ms in [0, 2^31), got ${timeout}`)
+    return this.#host.connect(host, port, timeout) as Connection<any, Data>
   }
 }

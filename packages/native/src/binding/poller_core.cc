@@ -9,17 +9,21 @@
 
 namespace amy::binding {
 
-uint64_t next_id() {
-  static std::atomic<uint64_t> counter{1};
-  return counter.fetch_add(1, std::memory_order_relaxed);
+namespace {
+std::atomic<uint64_t> id_counter{1};
 }
+
+uint64_t next_id() { return id_counter.fetch_add(1, std::memory_order_relaxed); }
+
+bool id_was_issued(uint64_t id) { return id >= 1 && id < id_counter.load(std::memory_order_relaxed); }
 
 PollerCore::PollerCore() : id_(next_id()) {}
 
-uint64_t PollerCore::register_source(int fd, os::Interest interest) {
+uint64_t PollerCore::register_source(int fd, os::Interest interest, uint64_t reserved_id) {
   std::lock_guard lock(mutex_);
   if (closed()) throw os::SysError("epoll_ctl", EBADF);
-  uint64_t id = next_id();
+  if (reserved_id != 0 && sources_.count(reserved_id) != 0) throw std::invalid_argument("id already registered");
+  uint64_t id = reserved_id != 0 ? reserved_id : next_id();
   selector_.add(fd, id, interest);
   // The kernel took the fd, so no live registration of this fd number
   // exists: an entry still naming it is stale (its fd was closed without

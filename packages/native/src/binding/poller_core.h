@@ -21,6 +21,9 @@ class ChannelCore;
 // Ids for registrations, timers, channels and pollers: one process-wide
 // space, never reused, all below 2^53 so JavaScript numbers hold them.
 uint64_t next_id();
+// Whether next_id() has handed out `id` (so registering under it cannot
+// collide with an id handed out later).
+bool id_was_issued(uint64_t id);
 
 class PollerCore {
  public:
@@ -31,7 +34,9 @@ class PollerCore {
 
   // All of these are thread-safe and throw os::SysError; a closed poller
   // fails with EBADF, which the binding reports as ERR_POLLER_CLOSED.
-  uint64_t register_source(int fd, os::Interest interest);
+  // reserved_id: an id from next_id() not registered yet (a connection
+  // known by its id before its socket exists); 0: a fresh one.
+  uint64_t register_source(int fd, os::Interest interest, uint64_t reserved_id = 0);
   void reregister_source(uint64_t id, int fd, os::Interest interest);  // throws std::out_of_range
   bool deregister_source(uint64_t id);
   uint64_t set_timer(uint64_t delay_ns, uint64_t interval_ns);

@@ -53,6 +53,7 @@ Napi::Function RegistrarWrap::Define(Napi::Env env) {
                          InstanceMethod<&RegistrarWrap::HandOver>("handOver"),
                          InstanceMethod<&RegistrarWrap::Load>("load"),
                          InstanceMethod<&RegistrarWrap::Has>("has"),
+                         InstanceMethod<&RegistrarWrap::ReserveId>("reserveId"),
                          InstanceAccessor<&RegistrarWrap::ClosedOnClose>("closedOnClose"),
                          InstanceAccessor<&RegistrarWrap::IsClosed>("closed"),
                      });
@@ -80,8 +81,22 @@ Napi::Value RegistrarWrap::Register(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = arg_fd(info, 0);
   os::Interest interest = arg_interest(info, 1);
-  uint64_t id = on_poller(env, *core_, [&] { return core(env).register_source(fd, interest); });
-  return Napi::Number::New(env, static_cast<double>(id));
+  uint64_t reserved = 0;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    reserved = arg_id(info, 2);
+    if (!id_was_issued(reserved)) throw amy_error(env, "ERR_INVALID_ARG_VALUE", "id must come from reserveId()");
+  }
+  try {
+    uint64_t id = on_poller(env, *core_, [&] { return core(env).register_source(fd, interest, reserved); });
+    return Napi::Number::New(env, static_cast<double>(id));
+  } catch (const std::invalid_argument&) {
+    throw amy_error(env, "ERR_INVALID_ARG_VALUE", "registration id " + std::to_string(reserved) + " is in use");
+  }
+}
+
+// reserveId() -> a fresh process-wide id for a later register(fd, interest, id)
+Napi::Value RegistrarWrap::ReserveId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(next_id()));
 }
 
 // reregister(id, fd, interest)

@@ -26,6 +26,7 @@ class RegistrarWrap : public Napi::ObjectWrap<RegistrarWrap> {
   Napi::Value HandOver(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value Has(const Napi::CallbackInfo& info);
+  Napi::Value ReserveId(const Napi::CallbackInfo& info);
   Napi::Value ClosedOnClose(const Napi::CallbackInfo& info);
   Napi::Value IsClosed(const Napi::CallbackInfo& info);
 
