@@ -35,5 +35,6 @@ export interface ByteStream {
   readonly remoteAddress: string | undefined
   /** The peer's port, if known. */
   readonly remotePort: number | undefined
+  /** 'IPv4' or 'IPv6', if known. */
   readonly remoteFamily: 'IPv4' | 'IPv6' | undefined
 }

@@ -229,6 +229,7 @@ export class TlsStream implements ByteStream {
     return this.tcp.remotePort
   }
 
+  /** 'IPv4' or 'IPv6'. */
   get remoteFamily(): 'IPv4' | 'IPv6' | undefined {
     return this.tcp.remoteFamily
   }
