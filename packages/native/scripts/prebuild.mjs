@@ -14,9 +14,12 @@
 // workflow), with Xcode's clang for the host's arch.
 //
 // Each target is built in its own copy of the sources under a temp dir, so
-// the development build in build/Release is never overwritten.
+// the development build in build/Release is never overwritten. A target
+// whose sources, toolchain and flags are unchanged since its last build
+// (build/prebuild-stamps/<target>, a hash) is not built again.
 import { spawn } from 'node:child_process'
-import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync, mkdirSync, existsSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync, mkdirSync, existsSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -43,7 +46,8 @@ function zigBinary() {
 
 function hostTargets(zig) {
   if (process.platform === 'linux' && process.arch === 'x64' && zig) return Object.keys(LINUX_TARGETS)
-  return [`${process.platform}-${process.arch}`]
+  const libc = process.platform === 'linux' ? (process.report.getReport().header.glibcVersionRuntime ? '-glibc' : '-musl') : ''
+  return [`${process.platform}-${process.arch}${libc}`]
 }
 
 function run(cmd, args, options) {
@@ -73,7 +77,31 @@ function zigWrappers(dir, zig, triple) {
   return { CC: join(bin, 'cc'), CXX: join(bin, 'cxx') }
 }
 
+/** What a target's binary is made from: the sources, binding.gyp, the toolchain, this script. */
+function fingerprint(name, zig) {
+  const hash = createHash('sha256').update(name).update(process.version)
+  const add = path => {
+    if (statSync(path).isDirectory()) for (const entry of readdirSync(path).sort()) add(join(path, entry))
+    else hash.update(path.slice(pkg.length)).update(readFileSync(path))
+  }
+  for (const entry of ['binding.gyp', 'src', 'scripts/prebuild.mjs']) add(join(pkg, entry))
+  if (zig) hash.update(readFileSync(join(dirname(zig), 'package.json')))
+  return hash.digest('hex')
+}
+
+const stampOf = name => join(pkg, 'build', 'prebuild-stamps', name)
+const outputsOf = name => {
+  const [platform, arch, libc] = name.split('-')
+  return join(pkg, 'prebuilds', `${platform}-${arch}`, `@amy+native${libc ? `.${libc}` : ''}.node`)
+}
+
 async function build(name, zig) {
+  const stamp = fingerprint(name, zig)
+  if (existsSync(outputsOf(name)) && existsSync(stampOf(name)) && readFileSync(stampOf(name), 'utf8') === stamp) {
+    console.log(`prebuild ${name}: up to date`)
+    return
+  }
+  rmSync(outputsOf(name), { force: true })
   const dir = sourceCopy(name)
   const linux = LINUX_TARGETS[name]
   const args = [require.resolve('prebuildify/bin.js'), dir, '--out', pkg, '--napi', '--strip']
@@ -89,20 +117,29 @@ async function build(name, zig) {
     env.PREBUILD_STRIP_BIN = strip
   } else {
     args.push('--arch', name.split('-')[1])
+    if (process.platform === 'linux') args.push('--tag-libc', name.split('-')[2])
   }
   const started = Date.now()
   try {
     await run(process.execPath, args, { env, cwd: dir })
+    mkdirSync(dirname(stampOf(name)), { recursive: true })
+    writeFileSync(stampOf(name), stamp)
     console.log(`prebuild ${name}: ${((Date.now() - started) / 1000).toFixed(1)} s`)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
+// The release workflow downloads every target's binary into prebuilds/ and
+// publishes those as they are.
+if (process.env.AMY_PREBUILDS_READY === '1') {
+  if (!existsSync(join(pkg, 'prebuilds'))) throw new Error('prebuild: AMY_PREBUILDS_READY=1 but there is no prebuilds/ folder')
+  console.log('prebuild: AMY_PREBUILDS_READY=1, publishing prebuilds/ as it is')
+  process.exit(0)
+}
 const zig = zigBinary()
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : hostTargets(zig)
 if (!zig && process.platform === 'linux') console.warn('prebuild: no Zig toolchain, building for this host only with the system compiler (its glibc symbol versions)')
-rmSync(join(pkg, 'prebuilds'), { recursive: true, force: true })
 // Two builds at a time (one compile job each): the machines this runs on have two cores.
 const queue = [...wanted]
 await Promise.all([0, 1].map(async () => {
