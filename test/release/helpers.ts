@@ -16,6 +16,7 @@ export const PUBLISHED = {
   '@amy/native': 'packages/native',
   '@amy/core': 'packages/core',
   '@amy/server': 'packages/server',
+  '@amy/redis': 'packages/redis',
   'create-amy': 'packages/create-amy',
 } as const
 export type PublishedName = keyof typeof PUBLISHED

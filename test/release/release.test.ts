@@ -28,7 +28,7 @@ const hostLibc = process.platform === 'linux' ? ((process.report.getReport() as 
 const hostPrebuild = `${process.platform}-${process.arch}/@amy+native${hostLibc ? `.${hostLibc}` : ''}.node`
 const EXPECTED_PREBUILDS = zig ? LINUX_PREBUILDS : [hostPrebuild]
 const backend = process.platform === 'linux' ? 'epoll' : 'kqueue'
-const ALL = [...LIBRARIES, 'create-amy'] as const
+const ALL = [...LIBRARIES, '@amy/redis', 'create-amy'] as const
 const packs = tempDir('amy-packs-')
 const app = tempDir('amy-consumer-')
 const cleanups = [packs, app]
