@@ -48,7 +48,7 @@ export class Sender<T = unknown> {
 
   /** Queues a value; throws ERR_CHANNEL_FULL (bounded, full) or ERR_CHANNEL_CLOSED. */
   send(value: T): void {
-    const result = this.#native.send(serialize(value))
+    const result = this.#native.send(cloneBytes(value))
     if (result === 1) throw new AmyError('ERR_CHANNEL_FULL', `channel ${this.id} is full`)
     if (result === 2) throw new AmyError('ERR_CHANNEL_CLOSED', `channel ${this.id} is closed`)
   }
@@ -65,7 +65,7 @@ export class Sender<T = unknown> {
 
   /** Like send, but returns false instead of throwing when the channel is full. */
   trySend(value: T): boolean {
-    const result = this.#native.send(serialize(value))
+    const result = this.#native.send(cloneBytes(value))
     if (result === 2) throw new AmyError('ERR_CHANNEL_CLOSED', `channel ${this.id} is closed`)
     return result === 0
   }
@@ -110,5 +110,14 @@ export class Receiver<T = unknown> {
   /** Closes the channel: senders get ERR_CHANNEL_CLOSED, queued values are dropped. */
   close(): void {
     this.#native.close()
+  }
+}
+
+/** The value's structured-clone bytes; a value that cannot be cloned (a function, a socket) is ERR_INVALID_ARG_VALUE. */
+function cloneBytes(value: unknown): Buffer {
+  try {
+    return serialize(value)
+  } catch (err) {
+    throw new AmyError('ERR_INVALID_ARG_VALUE', `a channel value must be structured-cloneable: ${(err as Error).message}`)
   }
 }

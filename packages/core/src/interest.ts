@@ -1,3 +1,5 @@
+import { AmyError } from './errors.js'
+
 /**
  * What a registration waits for. Readiness is edge-triggered: after a
  * notification, read (or write) until the call reports it would block.
@@ -15,7 +17,7 @@ export type Interest = (typeof Interest)[keyof typeof Interest]
 
 export function checkInterest(value: unknown): Interest {
   if (value !== Interest.Read && value !== Interest.Write && value !== Interest.Both) {
-    throw new TypeError(`interest must be Interest.Read, Interest.Write or Interest.Both, got ${String(value)}`)
+    throw new AmyError('ERR_INVALID_ARG_VALUE', `interest must be Interest.Read, Interest.Write or Interest.Both, got ${String(value)}`)
   }
   return value
 }

@@ -59,6 +59,7 @@ export class Poller {
   #started = false
 
   constructor(options: PollerOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new AmyError('ERR_INVALID_ARG_TYPE', 'Poller options must be an object')
     const capacity = checkInteger('capacity', options.capacity ?? 1024, 1, 1 << 20)
     this.#ids = new Float64Array(capacity)
     this.#flags = new Uint8Array(capacity)
@@ -92,7 +93,8 @@ export class Poller {
     if (this.#started) throw new AmyError('ERR_POLLER_STARTED', 'wait() cannot be used while the poller is started')
     let timeout = -1
     if (timeoutMs !== undefined) {
-      if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+      if (typeof timeoutMs !== 'number') throw new AmyError('ERR_INVALID_ARG_TYPE', `timeoutMs must be a number, got ${typeof timeoutMs}`)
+      if (Number.isNaN(timeoutMs) || timeoutMs < 0) {
         throw new AmyError('ERR_INVALID_ARG_VALUE', `timeoutMs must be a number >= 0, got ${String(timeoutMs)}`)
       }
       timeout = timeoutMs === Infinity ? -1 : timeoutMs

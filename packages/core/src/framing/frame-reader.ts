@@ -1,5 +1,5 @@
 import { AmyError, checkInteger } from '../errors.js'
-import { type ByteSource, checkTransferred } from './io.js'
+import { type ByteSource, checkSource, checkTransferred } from './io.js'
 import { checkBufferSize, checkOptions } from './options.js'
 import { Queue } from './queue.js'
 
@@ -87,6 +87,7 @@ export class FrameReader {
    *   (now or in an earlier call).
    */
   readFrom(source: ByteSource): number {
+    checkSource(source)
     this.throwIfFailed()
     let total = 0
     for (;;) {

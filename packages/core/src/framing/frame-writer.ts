@@ -1,5 +1,5 @@
 import { AmyError, checkInteger } from '../errors.js'
-import { type ByteSink, checkTransferred } from './io.js'
+import { type ByteSink, checkSink, checkTransferred } from './io.js'
 import { checkOptions } from './options.js'
 import { Queue } from './queue.js'
 
@@ -69,6 +69,7 @@ export class FrameWriter {
    *   the writer stays usable); `ERR_INVALID_ARG_TYPE` if it is not a Uint8Array.
    */
   write(sink: ByteSink, frame?: Uint8Array): boolean {
+    checkSink(sink)
     if (frame !== undefined) {
       if (!(frame instanceof Uint8Array)) {
         throw new AmyError('ERR_INVALID_ARG_TYPE', `frame must be a Uint8Array, got ${typeof frame}`)
@@ -98,6 +99,7 @@ export class FrameWriter {
    * is empty, false when the sink would block (or accepted 0 bytes).
    */
   flush(sink: ByteSink): boolean {
+    checkSink(sink)
     while (this.queued > 0) {
       let written: number | null
       let offered: number

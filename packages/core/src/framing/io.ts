@@ -44,3 +44,19 @@ export function checkTransferred(what: string, n: number, max: number): number {
   }
   return n
 }
+
+/** `source` has a read(buf) method (a TcpStream, a TlsStream, ...), or ERR_INVALID_ARG_TYPE. */
+export function checkSource(source: unknown): ByteSource {
+  if (source === null || typeof source !== 'object' || typeof (source as ByteSource).read !== 'function') {
+    throw new AmyError('ERR_INVALID_ARG_TYPE', 'source must have a read(buf) method (e.g. a TcpStream)')
+  }
+  return source as ByteSource
+}
+
+/** `sink` has a write(buf) method (a TcpStream, a TlsStream, ...), or ERR_INVALID_ARG_TYPE. */
+export function checkSink(sink: unknown): ByteSink {
+  if (sink === null || typeof sink !== 'object' || typeof (sink as ByteSink).write !== 'function') {
+    throw new AmyError('ERR_INVALID_ARG_TYPE', 'sink must have a write(buf) method (e.g. a TcpStream)')
+  }
+  return sink as ByteSink
+}

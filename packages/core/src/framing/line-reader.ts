@@ -1,6 +1,6 @@
 import { constants } from 'node:buffer'
 import { AmyError, checkInteger } from '../errors.js'
-import { type ByteSource, checkTransferred } from './io.js'
+import { type ByteSource, checkSource, checkTransferred } from './io.js'
 import { checkBufferSize, checkOptions } from './options.js'
 import { Queue } from './queue.js'
 
@@ -82,6 +82,7 @@ export class LineReader {
    *   (now or in an earlier call).
    */
   readFrom(source: ByteSource): number {
+    checkSource(source)
     this.throwIfFailed()
     let total = 0
     for (;;) {
