@@ -75,8 +75,28 @@ function integer(name: string, value: unknown, fallback: number, min: number, ma
   return value
 }
 
+// Every key of ServerOptions, checked by the compiler both ways (a new
+// option must be listed here, or the build fails), so a misspelt option
+// is ERR_UNKNOWN_OPTION instead of silently ignored.
+const OPTION_KEYS = [
+  'handler', 'threads', 'logger', 'maxConnections', 'highWaterMark', 'maxBufferedBytes', 'idleTimeout',
+  'allowHalfOpen', 'signal', 'handlerData', 'stallTimeout', 'setupTimeout', 'pubsub',
+] as const satisfies ReadonlyArray<keyof ServerOptions>
+const allOptionsListed: Exclude<keyof ServerOptions, (typeof OPTION_KEYS)[number]> extends never ? true : never = true
+const KNOWN_OPTIONS = new Set<string>(OPTION_KEYS)
+
+function boolean(name: string, value: unknown): boolean {
+  if (value === undefined) return false
+  if (typeof value !== 'boolean') throw new ServerError('ERR_INVALID_ARG_TYPE', `${name} must be a boolean, got ${typeof value}`)
+  return value
+}
+
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new ServerError('ERR_INVALID_ARG_TYPE', 'createServer options must be an object')
+  void allOptionsListed
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new ServerError('ERR_UNKNOWN_OPTION', `createServer: unknown option '${key}' (known: ${OPTION_KEYS.join(', ')})`)
+  }
   const { handler } = options
   let handlerUrl: string
   if (handler instanceof URL) handlerUrl = handler.href
@@ -107,7 +127,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     highWaterMark,
     maxBufferedBytes,
     idleTimeout: integer('idleTimeout', options.idleTimeout, 0, 0, 2 ** 31),
-    allowHalfOpen: options.allowHalfOpen === true,
+    allowHalfOpen: boolean('allowHalfOpen', options.allowHalfOpen),
     signal: options.signal,
     handlerData: cloneable(options.handlerData),
     stallTimeout,

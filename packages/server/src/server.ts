@@ -350,10 +350,14 @@ export class Server extends EventEmitter<ServerEvents> {
    * a worker still running 0.5 s after that (stuck in a loop) is terminated.
    */
   close(options: CloseOptions = {}): Promise<void> {
+    let force: boolean
+    let timeout: number
+    try {
+      ;({ force, timeout } = checkCloseOptions(options))
+    } catch (err) {
+      return Promise.reject(err) // an async method: bad input rejects, as listen() does
+    }
     if (this.#closing) return this.#closing
-    const force = options.force === true
-    const timeout = options.timeout ?? 5000
-    if (typeof timeout !== 'number' || !(timeout >= 0)) throw new ServerError('ERR_INVALID_ARG_VALUE', 'timeout must be a number of ms >= 0')
     this.#state = 'closing'
     this.#closing = (async () => {
       // A setup() that hangs is not waited for beyond the timeout: stop()
@@ -446,6 +450,19 @@ export class Server extends EventEmitter<ServerEvents> {
       },
     )
   }
+}
+
+function checkCloseOptions(options: unknown): { force: boolean; timeout: number } {
+  if (options === null || typeof options !== 'object') throw new ServerError('ERR_INVALID_ARG_TYPE', `close options must be an object, got ${describe(options)}`)
+  const { force = false, timeout = 5000, ...rest } = options as CloseOptions
+  const unknown = Object.keys(rest)[0]
+  if (unknown !== undefined) throw new ServerError('ERR_UNKNOWN_OPTION', `close: unknown option '${unknown}' (known: force, timeout)`)
+  if (typeof force !== 'boolean') throw new ServerError('ERR_INVALID_ARG_TYPE', `options.force must be a boolean, got ${describe(force)}`)
+  if (typeof timeout !== 'number') throw new ServerError('ERR_INVALID_ARG_TYPE', `options.timeout must be a number of ms, got ${describe(timeout)}`)
+  if (!Number.isFinite(timeout) || timeout < 0 || timeout > 2 ** 31 - 1) {
+    throw new ServerError('ERR_INVALID_ARG_VALUE', `options.timeout must be a finite number of ms in [0, 2^31), got ${timeout}`)
+  }
+  return { force, timeout }
 }
 
 function checkConnId(value: unknown): number {
