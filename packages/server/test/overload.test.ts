@@ -2,6 +2,7 @@
 // fast reader; a busy connection must not starve the others; close() must
 // deliver what write() accepted.
 import t from 'tap'
+import net from 'node:net'
 import { LineClient, fixture, started, until } from './helpers'
 
 t.test('a pub/sub burst of 2M short lines reaches a fast reader on another worker whole (no ERR_BUFFER_LIMIT)', async t => {
@@ -27,4 +28,44 @@ t.test('a pub/sub burst of 2M short lines reaches a fast reader on another worke
   t.notOk(subscriber.closed, 'the reader was not disconnected')
   t.equal(received, N, `all ${N} lines arrived`)
   t.equal(server.stats().workers.reduce((n, w) => n + w.errors, 0), 0, 'no connection closed by an error')
+})
+
+t.test('close() during load: the handler gets no bytes after it starts, every byte write() accepted arrives before EOF, no client sees a reset', async t => {
+  const [server, port] = await started(t, { handler: fixture('echo.js'), threads: 2 })
+  const CLIENTS = 200
+  const chunk = Buffer.alloc(16 * 1024, 0x61)
+  const results = await new Promise<Array<{ sent: number; received: number; error: string | undefined; ended: boolean }>>(resolve => {
+    const results: Array<{ sent: number; received: number; error: string | undefined; ended: boolean }> = []
+    let connected = 0
+    let finished = 0
+    for (let i = 0; i < CLIENTS; i++) {
+      const r = { sent: 0, received: 0, error: undefined as string | undefined, ended: false }
+      results.push(r)
+      const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true })
+      t.teardown(() => s.destroy())
+      let stop = false
+      const pump = (): void => {
+        while (!stop && r.sent < 64 * chunk.length) {
+          r.sent += chunk.length
+          if (!s.write(chunk)) return
+        }
+      }
+      s.on('connect', () => {
+        pump()
+        if (++connected === CLIENTS) void server.close({ timeout: 10_000 })
+      })
+      s.on('drain', pump)
+      s.on('data', (d: Buffer) => { r.received += d.length })
+      s.on('end', () => { r.ended = true; stop = true; s.end() })
+      s.on('error', (e: NodeJS.ErrnoException) => { r.error = e.code ?? e.message })
+      s.on('close', () => { if (++finished === CLIENTS) resolve(results) })
+    }
+  })
+  const errors = results.filter(r => r.error !== undefined)
+  t.equal(errors.length, 0, `no client saw an error (${errors.slice(0, 3).map(r => r.error).join(', ')})`)
+  t.equal(results.filter(r => r.ended).length, CLIENTS, 'every client got EOF')
+  t.ok(results.every(r => r.received <= r.sent), 'nobody got more than it sent')
+  const received = results.reduce((n, r) => n + r.received, 0)
+  t.equal(server.stats().bytesOut, received, `the ${received} bytes the server wrote all arrived`)
+  t.equal(server.stats().workers.reduce((n, w) => n + w.errors, 0), 0, 'no connection was closed by an error (nothing accepted was dropped)')
 })
