@@ -86,6 +86,8 @@ export class Connection<State = unknown, Data = unknown> {
   stream: ByteStream
   /** @internal */ idleTimeoutMs = 0
   /** @internal */ lastActive: number
+  /** @internal firstDataTimeout: the deadline (host clock) for a first byte; 0 once one came, or none */
+  firstDataBy = 0
   /** @internal */ topics: Set<string> | undefined
   /** @internal set while this connection's bytes are piped elsewhere instead of delivered */
   pipeOut: Pipe | undefined
@@ -384,6 +386,7 @@ export class Connection<State = unknown, Data = unknown> {
       }
       host.stats[STAT_BYTES_IN] = host.stats[STAT_BYTES_IN]! + n
       this.lastActive = host.now
+      this.firstDataBy = 0
       host.deliver(this, buf.subarray(0, n))
       if (this.#closed) return
       if (this.pipeOut?.splicing) {

@@ -28,6 +28,12 @@ export interface ServerOptions {
   maxBufferedBytes?: number
   /** Idle timeout for every connection in ms (default 0: none). conn.setTimeout overrides it. */
   idleTimeout?: number
+  /**
+   * An accepted connection that has sent no byte this long after it opened
+   * (ms) is destroyed with ERR_FIRST_DATA_TIMEOUT: connections opened only to
+   * hold fds cannot pile up (default 0: none).
+   */
+  firstDataTimeout?: number
   /** Keep our side open after the peer ends (default false: end it too). */
   allowHalfOpen?: boolean
   /** Aborting it closes the server (gracefully). */
@@ -58,6 +64,7 @@ export interface ResolvedOptions {
   highWaterMark: number
   maxBufferedBytes: number
   idleTimeout: number
+  firstDataTimeout: number
   allowHalfOpen: boolean
   signal: AbortSignal | undefined
   handlerData: unknown
@@ -127,6 +134,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     highWaterMark,
     maxBufferedBytes,
     idleTimeout: integer('idleTimeout', options.idleTimeout, 0, 0, 2 ** 31),
+    firstDataTimeout: integer('firstDataTimeout', options.firstDataTimeout, 0, 0, 2 ** 31),
     allowHalfOpen: boolean('allowHalfOpen', options.allowHalfOpen),
     signal: options.signal,
     handlerData: cloneable(options.handlerData),

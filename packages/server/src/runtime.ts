@@ -15,6 +15,7 @@ export interface RuntimeOptions {
   maxBufferedBytes: number
   allowHalfOpen: boolean
   idleTimeout: number
+  firstDataTimeout: number
 }
 
 /** Who this worker is, for its WorkerContext. */
@@ -74,6 +75,7 @@ export class WorkerRuntime implements ConnectionHost, ContextHost, PipeHost {
   readonly #handler: Handler
   readonly #copyData: boolean
   readonly #idleTimeout: number
+  readonly #firstDataTimeout: number
   readonly #conns = new Map<number, Connection>()
   readonly #topics = new Map<string, Set<Connection>>()
   readonly #fds = new Int32Array(INBOX_BATCH)
@@ -108,6 +110,7 @@ export class WorkerRuntime implements ConnectionHost, ContextHost, PipeHost {
     this.maxBufferedBytes = options.maxBufferedBytes
     this.allowHalfOpen = options.allowHalfOpen
     this.#idleTimeout = options.idleTimeout
+    this.#firstDataTimeout = options.firstDataTimeout
     this.stats = stats
     this.log = logger
     this.context = new RuntimeContext(this, identity.worker, identity.threads, identity.data, logger)
@@ -200,6 +203,10 @@ export class WorkerRuntime implements ConnectionHost, ContextHost, PipeHost {
     if (!conn.outbound) this.stats[STAT.inbound] = this.stats[STAT.inbound]! + 1
     this.stats[STAT.opened] = this.stats[STAT.opened]! + 1
     if (this.#idleTimeout > 0) conn.setTimeout(this.#idleTimeout)
+    if (this.#firstDataTimeout > 0 && !conn.outbound) {
+      conn.firstDataBy = this.now + this.#firstDataTimeout
+      this.watchIdle()
+    }
     this.#hook(conn, 'open')
     conn.pipeIn?.targetOpened()
   }
@@ -577,6 +584,13 @@ export class WorkerRuntime implements ConnectionHost, ContextHost, PipeHost {
     const now = this.now
     let watched = 0
     for (const conn of this.#conns.values()) {
+      if (conn.firstDataBy > 0) {
+        watched++
+        if (now >= conn.firstDataBy) {
+          conn.destroy(new ServerError('ERR_FIRST_DATA_TIMEOUT', `connection ${conn.id} sent nothing within ${this.#firstDataTimeout} ms`))
+          continue
+        }
+      }
       if (conn.idleTimeoutMs <= 0) continue
       watched++
       if (now - conn.lastActive < conn.idleTimeoutMs) continue

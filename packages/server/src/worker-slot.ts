@@ -84,6 +84,7 @@ export class WorkerSlot {
         maxBufferedBytes: this.options.maxBufferedBytes,
         allowHalfOpen: this.options.allowHalfOpen,
         idleTimeout: this.options.idleTimeout,
+        firstDataTimeout: this.options.firstDataTimeout,
       },
       logLevel: logger.level,
       stats: this.statsBuffer,

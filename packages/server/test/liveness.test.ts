@@ -3,6 +3,7 @@
 // no new connections, is terminated after stallTimeout and replaced; close()
 // terminates what does not stop; signals end the process.
 import t from 'tap'
+import net from 'node:net'
 import { rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -107,4 +108,32 @@ t.test('a worker whose replacement fails is retried with backoff until it serves
   }
   t.ok(back, 'worker 0 serves again')
   t.equal(server.stats().workerCrashes, 1)
+})
+
+t.test('firstDataTimeout closes connections that never send; one that sends stays', async t => {
+  const [server, port] = await started(t, { handler: fixture('commands.js'), threads: 1, firstDataTimeout: 300 })
+  const silent = await LineClient.connect(port)
+  const talker = await LineClient.connect(port)
+  t.teardown(() => { silent.destroy(); talker.destroy() })
+  t.equal(await talker.request('echo hi'), 'hi')
+  await silent.until(() => silent.closed, 10_000)
+  t.pass('the silent connection was closed')
+  t.equal(await talker.request('echo still'), 'still', 'the one that sent stays (no idle timeout set)')
+  t.equal(server.stats().workers[0]!.errors, 1, 'counted as an error close')
+})
+
+t.test('a proxied pair lost to a crash counts once', async t => {
+  const upstream = net.createServer(s => { s.on('error', () => {}); s.pipe(s) })
+  await new Promise<void>(r => upstream.listen(0, '127.0.0.1', r))
+  t.teardown(() => upstream.close())
+  const upstreamPort = (upstream.address() as net.AddressInfo).port
+  const [logger] = captureLogger()
+  const [server, port] = await started(t, { handler: fixture('proxy-commands.js'), threads: 1, logger, handlerData: { port: upstreamPort } })
+  const clients = await Promise.all(Array.from({ length: 3 }, () => LineClient.connect(port)))
+  t.teardown(() => { for (const c of clients) c.destroy() })
+  for (const c of clients) t.equal(await c.request('via upstream'), 'via upstream', 'proxied')
+  t.equal(server.stats().connections, 6, 'three pairs open')
+  clients[0]!.send('crash')
+  await until(() => server.stats().workerCrashes === 1, 15_000, 'the crash')
+  t.equal(server.stats().connectionsLostToCrashes, 3, 'three client connections lost, not six')
 })
