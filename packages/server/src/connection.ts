@@ -50,11 +50,14 @@ const STAT_BYTES_OUT = 4
  */
 export const QUEUED_CHUNK_COST = 128
 /**
- * Reads per connection per batch (x 64 KiB): a connection with more waiting
- * continues on the next turn of the event loop, after the others and the
- * loop's own work (timers, messages, the heartbeat).
+ * Per connection per turn of the event loop: at most this many reads (x 64
+ * KiB), and no further read once the turn has run this long (ms). A
+ * connection with more waiting continues on the next turn, after the others
+ * and the loop's own work (timers, messages, the heartbeat): a flood of tiny
+ * messages costs time, not bytes, so the time budget is what bounds lag.
  */
 const READS_PER_TURN = 16
+const TURN_BUDGET_MS = 10
 
 /**
  * One TCP connection, as the handler sees it, in the worker that owns it.
@@ -399,7 +402,7 @@ export class Connection<State = unknown, Data = unknown> {
         return
       }
       if (n < buf.length && !this.#hangupSeen) return
-      if (reads === READS_PER_TURN) {
+      if (reads === READS_PER_TURN || performance.now() - host.now > TURN_BUDGET_MS) {
         host.readNextTurn(this) // fairness: the others, and the loop, first
         return
       }

@@ -42,11 +42,11 @@ const PUBLISHED_PER_FLUSH = 256
 // per peer, cut at this size.
 const OUTBOX_MESSAGE_BYTES = 64 * 1024
 // Each worker's channel holds at most this many messages (from workers at
-// most ~64 KiB each). What a peer's full channel cannot take waits in the publishing
+// most ~64 KiB each: 16 MiB). What a peer's full channel cannot take waits in the publishing
 // worker, in order, and is retried on the next turns; while more than
 // OUTBOX_PAUSE_BYTES wait, the connections publishing are not read (the
 // backpressure reaches the clients that flood, not the memory).
-export const PUBSUB_CHANNEL_BOUND = 1024
+export const PUBSUB_CHANNEL_BOUND = 256
 const OUTBOX_PAUSE_BYTES = 4 * 1024 * 1024
 // How often idle timeouts are checked (one amy interval timer per worker).
 const IDLE_TICK_MS = 250

@@ -3,6 +3,8 @@
 // deliver what write() accepted.
 import t from 'tap'
 import net from 'node:net'
+import { join } from 'node:path'
+import { Child } from './child'
 import { LineClient, fixture, started, until } from './helpers'
 
 t.test('a pub/sub burst of 2M short lines reaches a fast reader on another worker whole (no ERR_BUFFER_LIMIT)', async t => {
@@ -68,4 +70,17 @@ t.test('close() during load: the handler gets no bytes after it starts, every by
   const received = results.reduce((n, r) => n + r.received, 0)
   t.equal(server.stats().bytesOut, received, `the ${received} bytes the server wrote all arrived`)
   t.equal(server.stats().workers.reduce((n, w) => n + w.errors, 0), 0, 'no connection was closed by an error (nothing accepted was dropped)')
+})
+
+t.test('a 1-byte-line flood into non-readers stays under baseline + non-readers x maxBufferedBytes x 1.25 (scripts/reliability/flood-memory.mjs, small limits)', async t => {
+  const script = join(__dirname, '..', '..', '..', 'scripts', 'reliability', 'flood-memory.mjs')
+  const child = new Child(t, process.execPath, [script, '--non-readers', '8', '--max-buffered', String(4 << 20), '--seconds', '4'])
+  await until(() => child.exited, 120_000, 'the flood script')
+  const line = child.stdout.split('\n').find(l => l.startsWith('{'))
+  t.ok(line, 'it printed its figures')
+  const figures = JSON.parse(line ?? '{}') as { peakMiB: number; boundMiB: number; baselineMiB: number; nonReadersDisconnected: number }
+  t.comment(line ?? '')
+  t.ok(figures.nonReadersDisconnected >= 8, 'every non-reader was disconnected (ERR_BUFFER_LIMIT)')
+  t.ok(figures.peakMiB <= figures.boundMiB, `peak ${figures.peakMiB} MiB <= bound ${figures.boundMiB} MiB (baseline ${figures.baselineMiB} MiB)`)
+  t.equal(child.exitCode, 0)
 })

@@ -1,0 +1,28 @@
+// The chat example's handler behind createServer with the limits taken from
+// the environment, for the reliability scripts: PORT (default 0), THREADS,
+// MAX_BUFFERED_BYTES, CLOSE_TIMEOUT (ms, default 5000). Prints "listening
+// PORT"; on SIGTERM/SIGINT prints "closed after N ms" once close() resolved.
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const require = createRequire(import.meta.url)
+const { createServer } = require('@amy/server')
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const env = name => (process.env[name] ? Number(process.env[name]) : undefined)
+
+const server = createServer({
+  handler: join(root, process.env.HANDLER ?? 'examples/chat/dist/handler.js'),
+  threads: env('THREADS'),
+  maxBufferedBytes: env('MAX_BUFFERED_BYTES'),
+  logger: 'warn',
+})
+const { port } = await server.listen({ host: '127.0.0.1', port: env('PORT') ?? 0, backlog: 4096 })
+console.log(`listening ${port}`)
+process.on('SIGUSR2', () => console.log(`stats ${JSON.stringify(server.stats())}`))
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    const start = performance.now()
+    void server.close({ timeout: env('CLOSE_TIMEOUT') ?? 5000 }).then(() => console.log(`closed after ${Math.round(performance.now() - start)} ms`))
+  })
+}
