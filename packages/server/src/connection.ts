@@ -373,6 +373,10 @@ export class Connection<State = unknown, Data = unknown> {
       return
     }
     const host = this.#host
+    if (performance.now() - host.now > TURN_BUDGET_MS) {
+      host.readNextTurn(this) // this turn has run long enough: the others, and the loop, first
+      return
+    }
     const buf = host.readBuffer
     for (let reads = 1; ; reads++) {
       let n: number | null

@@ -66,6 +66,12 @@ export interface ServerStats {
   connectionsLostToCrashes: number
   /** Published messages dropped for a worker whose channel was full (it could not keep up). */
   pubsubDropped: number
+  /**
+   * The longest any worker's event loop stood still since start, as the
+   * watchdog saw it (ms; its heartbeat ticks every 100 ms and is read every
+   * 250 ms at most, so short stalls read as 0-350). 0 with stallTimeout 0.
+   */
+  maxWorkerStallMs: number
   /** Each worker's own counters. */
   workers: WorkerStats[]
   /** The pub/sub adapter's counters (only with `options.pubsub`). */
@@ -210,6 +216,7 @@ export class Server extends EventEmitter<ServerEvents> {
       workerCrashes: this.#slots.reduce((total, s) => total + s.crashes, 0),
       workerStalls: this.#slots.reduce((total, s) => total + s.stalls, 0),
       connectionsLostToCrashes: this.#slots.reduce((total, s) => total + s.lostConnections, 0),
+      maxWorkerStallMs: Math.round(Math.max(0, ...this.#slots.map(slot => slot.maxSilentMs))),
       pubsubDropped: this.#pubsubDropped + this.#slots.reduce((total, s) => total + s.stats[STAT.pubsubDropped]!, 0),
       workers,
       ...(this.#options.pubsub !== undefined && { pubsub: readPubSubStats(this.#pubsubStats) }),

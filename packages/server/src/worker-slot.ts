@@ -36,6 +36,8 @@ export class WorkerSlot {
   /** The server's receiver of context.postMessage and of replies. */
   onMessage: ((slot: WorkerSlot, msg: PostMessage | ReplyMessage) => void) | undefined
   lostConnections = 0
+  /** The longest the watchdog saw this slot's heartbeat stand still (ms): its worst event-loop stall. */
+  maxSilentMs = 0
   /** False while the heartbeat is silent: the acceptor routes around this worker. */
   responsive = true
   #serving = false
@@ -154,6 +156,7 @@ export class WorkerSlot {
   checkLiveness(now: number, stallTimeout: number, unresponsiveAfter: number): void {
     if (!this.#serving) return
     const silent = this.heartbeat.silentFor(now)
+    if (silent > this.maxSilentMs) this.maxSilentMs = silent
     const logger = this.options.logger
     if (silent >= stallTimeout) {
       this.stalls++
