@@ -11,6 +11,9 @@ import { createServer } from '@amy/server'
 import { Child } from './child'
 import { LineClient, captureLogger, fixture, started, until } from './helpers'
 
+// Real worker threads and child processes on a shared 2-core machine: more than tap's 60 s default.
+t.setTimeout(180_000)
+
 const logged = (lines: Array<Record<string, unknown>>, msg: string) => (): boolean => lines.some(l => l['msg'] === msg)
 
 t.test('a stuck worker gets no new connections, is terminated after stallTimeout and replaced; its connections are closed and counted', async t => {

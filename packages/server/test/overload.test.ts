@@ -7,6 +7,9 @@ import { join } from 'node:path'
 import { Child } from './child'
 import { LineClient, fixture, started, until } from './helpers'
 
+// Real worker threads and child processes on a shared 2-core machine: more than tap's 60 s default.
+t.setTimeout(180_000)
+
 t.test('a pub/sub burst of 2M short lines reaches a fast reader on another worker whole (no ERR_BUFFER_LIMIT)', async t => {
   const N = Number(process.env['AMY_BURST_LINES'] ?? 2_000_000)
   const [server, port] = await started(t, { handler: fixture('commands.js'), threads: 2 })

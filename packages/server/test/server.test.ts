@@ -4,6 +4,9 @@ import { randomBytes } from 'node:crypto'
 import { createServer, publish } from '@amy/server'
 import { LineClient, captureLogger, fixture, sendAndCollect, sleep, started } from './helpers'
 
+// Sixteen servers with real worker threads: on a loaded 2-core machine this file neared tap's 60 s default.
+t.setTimeout(180_000)
+
 t.test('echo across 2 workers, balanced by live connections; stats add up', async t => {
   const [server, port] = await started(t, { handler: fixture('echo.js'), threads: 2 })
   t.same(server.address(), { address: '127.0.0.1', port, family: 'IPv4' })
