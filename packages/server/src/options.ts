@@ -87,7 +87,7 @@ function integer(name: string, value: unknown, fallback: number, min: number, ma
 // is ERR_UNKNOWN_OPTION instead of silently ignored.
 const OPTION_KEYS = [
   'handler', 'threads', 'logger', 'maxConnections', 'highWaterMark', 'maxBufferedBytes', 'idleTimeout',
-  'allowHalfOpen', 'signal', 'handlerData', 'stallTimeout', 'setupTimeout', 'pubsub',
+  'allowHalfOpen', 'signal', 'handlerData', 'stallTimeout', 'setupTimeout', 'pubsub', 'firstDataTimeout',
 ] as const satisfies ReadonlyArray<keyof ServerOptions>
 const allOptionsListed: Exclude<keyof ServerOptions, (typeof OPTION_KEYS)[number]> extends never ? true : never = true
 const KNOWN_OPTIONS = new Set<string>(OPTION_KEYS)
