@@ -1,5 +1,6 @@
 import { SplicePipe, spliceSupported } from '@amy/core'
 import type { Connection } from './connection.js'
+import { STAT } from './stats.js'
 
 // As the C splice proxy in the benchmarks: fewer, larger splices for bulk.
 const SPLICE_PIPE_SIZE = 256 * 1024
@@ -11,9 +12,6 @@ const SPLICE_MAX_BYTES = 1 << 20
 // per direction for a small message, so it only pays for bulk. It returns
 // to copying when a splice pass moved less than this and left nothing.
 const SPLICE_BACK_TO_COPY = 16 * 1024
-
-const STAT_BYTES_IN = 3
-const STAT_BYTES_OUT = 4
 
 /** What a Pipe needs from the worker that owns both connections. */
 export interface PipeHost {
@@ -98,8 +96,8 @@ export class Pipe {
       return
     }
     const host = this.#host
-    host.stats[STAT_BYTES_IN] = host.stats[STAT_BYTES_IN]! + result.movedIn
-    host.stats[STAT_BYTES_OUT] = host.stats[STAT_BYTES_OUT]! + result.movedOut
+    host.stats[STAT.bytesIn] = host.stats[STAT.bytesIn]! + result.movedIn
+    host.stats[STAT.bytesOut] = host.stats[STAT.bytesOut]! + result.movedOut
     if (result.movedIn > 0) source.lastActive = host.now
     if (result.movedOut > 0) target.lastActive = host.now
     if (result.sourceEof) this.#eofPending = true
