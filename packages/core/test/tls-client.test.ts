@@ -145,14 +145,22 @@ t.test('server: openssl s_client -reconnect resumes sessions', async t => {
 
 t.test('resumption across threads: a ticket from a server in this thread resumes on a worker using the same context', async t => {
   const context = TlsContext.createServer(serverIdentity())
-  const local = startTlsEchoServer(context)
-  t.teardown(() => local.close())
   const worker = new Worker(join(__dirname, 'fixtures', 'tls-echo-worker.js'), { workerData: { context: context.handle } })
-  t.teardown(() => worker.terminate())
+  // Registered first, so it runs last: after the clients are gone, the
+  // worker closes its own sockets and ends; terminate() only if it does not.
+  t.teardown(async () => {
+    const exited = new Promise(resolve => worker.once('exit', resolve))
+    worker.postMessage('stop')
+    const timer = setTimeout(() => void worker.terminate(), 10_000)
+    await exited
+    clearTimeout(timer)
+  })
   const workerPort = await new Promise<number>((resolve, reject) => {
     worker.once('message', (m: { port: number }) => resolve(m.port))
     worker.once('error', reject)
   })
+  const local = startTlsEchoServer(context)
+  t.teardown(() => local.close())
   const first = tls.connect({ host: '127.0.0.1', port: local.port, ca, servername: 'localhost' })
   t.teardown(() => first.destroy())
   const ticket = new Promise<Buffer>(resolve => first.once('session', resolve))
