@@ -66,7 +66,7 @@ export function create(options: CreateOptions): Created {
     dependencies: JSON.stringify(Object.fromEntries(t.amy.map(dep => [dep, `^${version}`])), null, 4).replace(/\n}$/, '\n  }'),
     tsxVersion: '^4.20.0',
     envNote: t.env,
-    dockerRow: options.docker === true ? '\n| `Dockerfile`, `.dockerignore` | `docker build -t ' + name.replace(/^@/, '').replace('/', '-') + ' .` builds a production image |' : '',
+    dockerRow: options.docker === true ? '\n| `Dockerfile`, `.dockerignore` | `docker build -t ' + name.replace(/^@/, '').replace('/', '-') + ' .` (after `npm install`: it copies package-lock.json) builds a production image |' : '',
   }
   const fill = (text: string): string => text.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => values[key] ?? whole)
   values.about = fill(readFileSync(join(templatesRoot, template, 'about.md'), 'utf8').trim())
