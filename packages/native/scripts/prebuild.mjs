@@ -140,9 +140,12 @@ if (process.env.AMY_PREBUILDS_READY === '1') {
 const zig = zigBinary()
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : hostTargets(zig)
 if (!zig && process.platform === 'linux') console.warn('prebuild: no Zig toolchain, building for this host only with the system compiler (its glibc symbol versions)')
-// Two builds at a time (one compile job each): the machines this runs on have two cores.
+// Two builds at a time (one compile job each): the machines this runs on
+// have two cores. AMY_PREBUILD_JOBS=1 leaves one core to others (npm test
+// packs while other test files run).
 const queue = [...wanted]
-await Promise.all([0, 1].map(async () => {
+const parallel = Math.max(1, Number(process.env.AMY_PREBUILD_JOBS ?? 2) || 2)
+await Promise.all(Array.from({ length: parallel }, async () => {
   for (let name = queue.shift(); name !== undefined; name = queue.shift()) await build(name, zig)
 }))
 if (!existsSync(join(pkg, 'prebuilds'))) throw new Error('prebuild: nothing was built')
