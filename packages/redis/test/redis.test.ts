@@ -235,6 +235,7 @@ t.test('Redis slow (stopped with SIGSTOP): publishes past maxPending are dropped
   await until('the 1000 pending to be acknowledged', () => A.server.stats().pubsub!.published - before.published === 1000)
   senderA!.send('pub slow resumed')
   await remoteB!.expect('resumed')
+  t.equal(B.server.stats().pubsub!.dropped, 0, "B's hub passed the burst of 1000 to its worker without filling the worker's bounded channel")
   t.same(
     remoteB!.lines.filter(l => l.startsWith('slow ')),
     Array.from({ length: 1000 }, (_, i) => `slow ${i}`),

@@ -35,7 +35,7 @@ export const PUBSUB_STAT = {
   published: 1,
   /** Messages not sent because the adapter was disconnected (delivered locally only). */
   notSent: 2,
-  /** Messages dropped because the send queue was full (the broker is slow). */
+  /** Messages dropped because a queue was full: publishes waiting for a slow broker (maxPending), or a worker's channel (main placement). */
   dropped: 3,
   /** Messages received from other instances and delivered here. */
   received: 4,

@@ -10,15 +10,19 @@
  *                                                first worker: adapter.subscribe
  *                                                last worker gone: adapter.unsubscribe
  *   pub/sub receiver ◀── encoded once ──────── adapter's deliver(topic, payload):
- *     (the bus's own channel)                    only to workers with subscribers
+ *     (the bus's own channel)                    only to workers with subscribers,
+ *                                                one channel message per socket read
  *
  * One channel carries every worker's operations in order, so a worker's
  * publishes reach the adapter in the order they were made.
  */
 import { Poller, Sender, type Receiver, type SenderHandle } from '@amy/core'
 import type { BaseLogger } from 'pino'
-import { PUBSUB_STAT_SLOTS, type PubSubAdapter, type RemoteBus } from './pubsub-adapter.js'
+import { PUBSUB_STAT, PUBSUB_STAT_SLOTS, type PubSubAdapter, type RemoteBus } from './pubsub-adapter.js'
 import { encodePublished } from './pubsub-message.js'
+
+// A channel message to a worker carries records up to about this size (as the workers' own).
+const OUTBOX_MESSAGE_BYTES = 64 * 1024
 
 const OP_SUBSCRIBE = 1
 const OP_UNSUBSCRIBE = 2
@@ -89,6 +93,9 @@ export class PubSubHub {
   readonly #instanceId: Buffer
   /** Topic -> indexes of the workers with local subscribers. */
   readonly #topics = new Map<string, Set<number>>()
+  /** Worker index -> records from other instances, sent at the end of the current run. */
+  readonly #outbox = new Map<number, Buffer[]>()
+  #flushQueued = false
   #closed = false
 
   constructor(adapter: PubSubAdapter, workers: () => readonly HubWorker[], logger: BaseLogger, instanceId: Buffer) {
@@ -164,17 +171,46 @@ export class PubSubHub {
     this.#adapter.unsubscribe(topic)
   }
 
+  /**
+   * Records for the workers are gathered while the Redis client hands over
+   * one socket read's messages (synchronously), then sent as one channel
+   * message per worker: the workers' channels are bounded (a burst of single
+   * records would fill them), and one native queue entry per read is cheaper.
+   */
   #deliver(topic: string, payload: Buffer): void {
     const workers = this.#topics.get(topic)
     if (workers === undefined) return // the last subscriber left while the message was on its way
-    const message = encodePublished(topic, payload, 0)
-    const slots = this.#workers()
+    const record = encodePublished(topic, payload, 0)
     for (const index of workers) {
-      try {
-        slots[index]?.pubsub?.sendBytes(message)
-      } catch {
-        // A worker that just died: it is being replaced.
+      let records = this.#outbox.get(index)
+      if (records === undefined) this.#outbox.set(index, (records = []))
+      records.push(record)
+    }
+    if (!this.#flushQueued) {
+      this.#flushQueued = true
+      queueMicrotask(this.#flushOutbox)
+    }
+  }
+
+  readonly #flushOutbox = (): void => {
+    this.#flushQueued = false
+    const slots = this.#workers()
+    for (const [index, records] of this.#outbox) {
+      for (let start = 0; start < records.length; ) {
+        let end = start
+        let bytes = 0
+        while (end < records.length && (end === start || bytes + records[end]!.length <= OUTBOX_MESSAGE_BYTES)) bytes += records[end++]!.length
+        const message = end - start === 1 ? records[start]! : Buffer.concat(records.slice(start, end), bytes)
+        try {
+          slots[index]?.pubsub?.sendBytes(message)
+        } catch (err) {
+          // A full channel: that worker is behind by thousands of messages; they are dropped for it and counted.
+          // A closed one: the worker just died and is being replaced.
+          if ((err as { code?: string }).code === 'ERR_CHANNEL_FULL') this.stats[PUBSUB_STAT.dropped] = this.stats[PUBSUB_STAT.dropped]! + end - start
+        }
+        start = end
       }
     }
+    this.#outbox.clear()
   }
 }
