@@ -44,11 +44,12 @@ const STAT_BYTES_OUT = 4
 
 /**
  * What one queued chunk costs beyond its bytes (the Buffer view, its slot in
- * the queue, a small backing store's malloc header), counted against
- * maxBufferedBytes so that a flood of tiny writes is bounded by memory, not
- * by payload bytes (measured: 1-byte messages cost ~100 bytes each).
+ * the queue, GC headroom), counted against maxBufferedBytes so that a flood
+ * of tiny writes is bounded by memory, not by payload bytes. Measured with
+ * scripts/reliability/flood-memory.mjs: ~280 bytes of RSS per queued 1-byte
+ * chat message.
  */
-export const QUEUED_CHUNK_COST = 128
+export const QUEUED_CHUNK_COST = 320
 /**
  * Per connection per turn of the event loop: at most this many reads (x 64
  * KiB), and no further read once the turn has run this long (ms). A
