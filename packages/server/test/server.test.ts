@@ -2,7 +2,7 @@ import t from 'tap'
 import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { createServer, publish } from '@amy/server'
-import { LineClient, captureLogger, fixture, sendAndCollect, sleep, started } from './helpers'
+import { LineClient, captureLogger, fixture, sendAndCollect, sleep, started, until } from './helpers'
 
 // Sixteen servers with real worker threads: on a loaded 2-core machine this file neared tap's 60 s default.
 t.setTimeout(180_000)
@@ -18,7 +18,7 @@ t.test('echo across 2 workers, balanced by live connections; stats add up', asyn
   t.same(stats.workers.map(w => w.connections).sort(), [3, 3], 'three connections per worker')
   t.ok(stats.bytesIn >= 6 * 8 && stats.bytesOut === stats.bytesIn, `bytes in ${stats.bytesIn} = out ${stats.bytesOut}`)
   for (const c of clients) c.destroy()
-  await sleep(100)
+  await until(() => server.stats().connections === 0, 10_000, 'the six closes to be counted')
   t.equal(server.stats().connections, 0, 'closed connections are counted')
   t.equal(server.stats().workers.reduce((n, w) => n + w.closed, 0), 6)
 })
@@ -41,7 +41,7 @@ t.test('maxConnections: excess connections are accepted and closed, and counted'
   t.pass('the third connection was closed by the server')
   t.equal(server.stats().rejected, 1)
   a.destroy()
-  await sleep(100)
+  await until(() => server.stats().connections === 1, 10_000, "the server to see a's close")
   const d = await LineClient.connect(port)
   t.equal(await d.request('echo d'), 'd', 'room again once one closed')
   for (const x of [b, d]) x.destroy()
@@ -55,7 +55,7 @@ t.test('a handler that throws closes that connection only, and is logged', async
   bad.send('throw')
   await bad.until(() => bad.closed)
   t.equal(await good.request('echo still here'), 'still here')
-  await sleep(50)
+  await until(() => lines.some(l => l['msg'] === 'handler threw; closing the connection'), 10_000, 'the error log line')
   const logged = lines.find(l => l['msg'] === 'handler threw; closing the connection')
   t.ok(logged, 'the error was logged')
   t.equal(logged?.['worker'], 0, 'with the worker binding')
