@@ -28,6 +28,12 @@ export type { ListenOptions }
 export interface RequestOptions {
   /** The worker (0 .. threads-1) to ask; without it every worker is asked and the replies come as an array. */
   worker?: number
+  /**
+   * Milliseconds to wait for the reply (each worker's, when asking all):
+   * past it the request rejects with ERR_REQUEST_TIMEOUT and a late reply
+   * is dropped. Without it the request waits as long as the worker lives.
+   */
+  timeout?: number
 }
 
 /** The events a Server emits. */
@@ -309,9 +315,13 @@ export class Server extends EventEmitter<ServerEvents> {
   async request(message: unknown, options: RequestOptions = {}): Promise<unknown> {
     if (options === null || typeof options !== 'object') throw new ServerError('ERR_INVALID_ARG_TYPE', `request options must be an object, got ${describe(options)}`)
     for (const key of Object.keys(options)) {
-      if (key !== 'worker') throw new ServerError('ERR_UNKNOWN_OPTION', `request: unknown option '${key}'`)
+      if (key !== 'worker' && key !== 'timeout') throw new ServerError('ERR_UNKNOWN_OPTION', `request: unknown option '${key}'`)
     }
-    const { worker } = options
+    const { worker, timeout } = options
+    if (timeout !== undefined) {
+      if (typeof timeout !== 'number') throw new ServerError('ERR_INVALID_ARG_TYPE', `options.timeout must be a number, got ${describe(timeout)}`)
+      if (!(timeout > 0 && timeout <= 2 ** 31 - 1)) throw new ServerError('ERR_INVALID_ARG_VALUE', `options.timeout must be in (0, 2147483647] ms, got ${timeout}`)
+    }
     if (worker !== undefined) {
       if (typeof worker !== 'number') throw new ServerError('ERR_INVALID_ARG_TYPE', `options.worker must be a number, got ${describe(worker)}`)
       if (!Number.isInteger(worker) || worker < 0 || worker >= this.#slots.length) {
@@ -319,7 +329,7 @@ export class Server extends EventEmitter<ServerEvents> {
       }
     }
     this.#checkRunning()
-    const ask = (slot: WorkerSlot): Promise<unknown> => this.#requests.ask(slot, id => ({ type: 'request', id, message }))
+    const ask = (slot: WorkerSlot): Promise<unknown> => this.#requests.ask(slot, id => ({ type: 'request', id, message }), timeout)
     if (worker !== undefined) return ask(this.#slots[worker]!)
     return Promise.all(this.#slots.map(ask))
   }

@@ -76,6 +76,15 @@ t.test("request: the hook's error rejects with its code; uncloneable results are
   t.equal(await server.request({ kind: 'worker' }, { worker: 1 }), 1, 'the worker still answers')
 })
 
+t.test('request with a timeout: a hook that never settles rejects with ERR_REQUEST_TIMEOUT; the worker still answers after', async t => {
+  const [server] = await started(t)
+  await t.rejects(server.request({ kind: 'never' }, { worker: 0, timeout: 50 }), { code: 'ERR_REQUEST_TIMEOUT', worker: 0 })
+  await t.rejects(server.request({ kind: 'never' }, { timeout: 50 }), { code: 'ERR_REQUEST_TIMEOUT' }, 'from all')
+  t.equal(await server.request({ kind: 'double', value: 2 }, { worker: 1, timeout: 10_000 }), 4, 'a reply in time resolves as before')
+  await t.rejects(server.request({ kind: 'worker' }, { timeout: -1 }), { code: 'ERR_INVALID_ARG_VALUE' })
+  await t.rejects(server.request({ kind: 'worker' }, { timeout: '5' as unknown as number }), { code: 'ERR_INVALID_ARG_TYPE' })
+})
+
 t.test('context.postMessage reaches server.on("message") with the worker index; Server is an EventEmitter', async t => {
   const [server, port] = await started(t)
   t.ok(server instanceof EventEmitter)
