@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run bench:chat — chat fan-out: one instance against two instances
-// joined by Redis, behind HAProxy, measured by chatgen (bench/chat/chatgen.c).
+// joined by Redis, behind HAProxy, measured by chatgen (bench/chatgen.c).
 //
 //   node bench/chat.mjs                          configs A,B,C; scenarios c,d,a,b; 3 rounds
 //   node bench/chat.mjs --configs A,B --scenarios c,d --rounds 5
@@ -24,19 +24,14 @@
 //   b  1000 clients, 10 rooms, as fast as possible (the same cap)
 // Runs go round -> scenario -> config (A B C A B C ...). Results: a table on
 // stdout and bench/results/chat-<time>.{jsonl,md}.
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-
-const BENCH = path.dirname(fileURLToPath(import.meta.url))
-const ROOT = path.dirname(BENCH)
-const BUILD = path.join(BENCH, '.build')
-const RESULTS = path.join(BENCH, 'results')
-const CHATGEN = path.join(BUILD, 'chatgen')
+import { BENCH, RESULTS, ROOT, buildC, fmtRate, fmtUs, freePort, groupAlive, median, signalGroup as killGroup, sleep } from './lib.mjs'
+import { CHAT_SCENARIOS as SCENARIOS } from './chat/scenarios.mjs'
 
 const CONFIGS = {
   A: { label: '1 instance (2 workers) + HAProxy', args: ['--instances', '1', '--threads', '2'] },
@@ -46,13 +41,6 @@ const CONFIGS = {
   E: { label: '2 instances (2 workers each) + Redis, main placement + HAProxy', args: ['--instances', '2', '--threads', '2', '--redis', '--placement', 'main'] },
   F: { label: '2 instances (2 workers each) + Redis, worker placement + HAProxy', args: ['--instances', '2', '--threads', '2', '--redis', '--placement', 'worker'] },
 }
-const SCENARIOS = {
-  c: { what: '100 clients, 1 room, 5 msgs/s each (49.5k deliveries/s offered)', args: ['--clients', '100', '--rooms', '1', '--rate', '5'] },
-  d: { what: '1000 clients, 10 rooms, 0.5 msgs/s each (49.5k deliveries/s offered)', args: ['--clients', '1000', '--rooms', '10', '--rate', '0.5'] },
-  a: { what: '100 clients, 1 room, as fast as possible', args: ['--clients', '100', '--rooms', '1', '--rate', '0'] },
-  b: { what: '1000 clients, 10 rooms, as fast as possible', args: ['--clients', '1000', '--rooms', '10', '--rate', '0'] },
-}
-
 const { values: opt } = parseArgs({
   options: {
     configs: { type: 'string', default: 'A,B,C' },
@@ -79,41 +67,16 @@ function fail(msg) {
   process.exit(64)
 }
 const log = (msg) => console.error(msg)
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 // ---------------------------------------------------------------- deployments
 
 const running = new Set()
-function killGroup(pgid, sig) {
-  try {
-    process.kill(-pgid, sig)
-  } catch {}
-}
-function groupAlive(pgid) {
-  try {
-    process.kill(-pgid, 0)
-    return true
-  } catch (err) {
-    return err.code === 'EPERM'
-  }
-}
 let currentChatgen
 process.on('exit', () => {
   currentChatgen?.kill('SIGKILL')
   for (const d of running) killGroup(d.pid, 'SIGKILL')
 })
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130))
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const p = s.address().port
-      s.close(() => resolve(p))
-    })
-  })
-}
 
 /** Starts a deployment in its own process group; resolves once it printed READY. */
 async function deploy(key, logDir) {
@@ -175,14 +138,6 @@ function chatgen(d, s) {
   })
 }
 
-const median = (xs) => {
-  const v = xs.filter(Number.isFinite).sort((a, b) => a - b)
-  if (v.length === 0) return NaN
-  const m = v.length >> 1
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2
-}
-const fmtRate = (v) => (!Number.isFinite(v) ? '-' : v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e4 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(0))
-const fmtUs = (v) => (!Number.isFinite(v) ? '-' : v >= 1e6 ? `${(v / 1e6).toFixed(2)} s` : v >= 1000 ? `${(v / 1e3).toFixed(2)} ms` : `${v.toFixed(0)} µs`)
 const range = (xs) => {
   const v = xs.filter(Number.isFinite)
   return v.length > 1 ? ` [${fmtRate(Math.min(...v))}-${fmtRate(Math.max(...v))}]` : ''
@@ -213,9 +168,8 @@ function report(runs) {
 
 // ---------------------------------------------------------------- main
 
-fs.mkdirSync(BUILD, { recursive: true })
 fs.mkdirSync(RESULTS, { recursive: true })
-execFileSync('cc', ['-O2', '-Wall', '-o', CHATGEN, path.join(BENCH, 'chat', 'chatgen.c')], { stdio: 'inherit' })
+const CHATGEN = buildC('chatgen.c', 'chatgen')
 if (!fs.existsSync(path.join(ROOT, 'examples', 'chat', 'dist', 'main.js'))) fail('examples/chat is not built: npm run build')
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)
 const logDir = path.join(RESULTS, `chat-${stamp}-logs`)

@@ -1,8 +1,12 @@
 #!/usr/bin/env node
-// bench/run.mjs: TCP echo benchmark, servers compared in one run (A B A B ...).
+// bench/run.mjs: TCP servers compared in one run (A B A B ...): echo, chat
+// fan-out and proxy modes, each with a C reference server from bench/c/.
 //
 //   node bench/run.mjs                      node:net (A) vs amy echo (B), scenarios a-e, 3 rounds
 //   node bench/run.mjs --rounds 5 --scenarios a,c
+//   node bench/run.mjs --mode chat --with-c node:net chat vs amy chat (vs C), 1000 clients / 10 rooms
+//   node bench/run.mjs --mode proxy --with-c  64 B echo and bulk through node:net / amy / C splice proxies
+//   node bench/run.mjs --threads 1,2        every server but A once per THREADS value
 //   node bench/run.mjs --server 'base=node x.js' --server 'new=node y.js'
 //   node bench/run.mjs --add 'amy 2t=THREADS=2 node examples/echo/dist/main.js'
 //   node bench/run.mjs --write-doc          also regenerate the results in docs/benchmarks.md
@@ -15,50 +19,85 @@
 // servers stay up for the whole run and idle while another is measured; for
 // each round and scenario they are measured back to back, so drift of the
 // shared machine hits them alike, and each ratio is taken within a round.
-// Server CPU is measured by the load generator (bench/loadgen.c) from /proc
-// over its measured window, for the server's whole process group.
+// Server CPU is measured by the load generator (bench/loadgen.c, chatgen.c)
+// from /proc over its measured window, for the server's whole process group
+// (bulk proxy runs: by this script around bulkgen's run).
 import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { BENCH, BUILD, RESULTS, ROOT, accepts, buildC, busyCores, fmtRange, fmtRate, fmtRatio, fmtUs, freePort, groupAlive, groupCpuSeconds, loadAverage, median, pgidOf, signalGroup, sleep, table } from './lib.mjs'
+import { CHAT_SCENARIOS } from './chat/scenarios.mjs'
 
-const BENCH = path.dirname(fileURLToPath(import.meta.url))
-const ROOT = path.dirname(BENCH)
-const BUILD = path.join(BENCH, '.build')
-const RESULTS = path.join(BENCH, 'results')
-const LOADGEN = path.join(BUILD, 'loadgen')
 const DOC = path.join(ROOT, 'docs', 'benchmarks.md')
-const C_ECHO_SRC = '/work/shared/bench/c_echo_epoll.c'
 const DOC_START = '<!-- bench:start -->'
 const DOC_END = '<!-- bench:end -->'
 
-const SCENARIOS = {
-  a: { what: '64 B, pipeline 1, 100 conns', unit: 'msgs/s', args: ['--mode', 'echo', '--conns', '100', '--size', '64', '--pipeline', '1'] },
-  b: { what: '64 B, pipeline 16, 100 conns', unit: 'msgs/s', args: ['--mode', 'echo', '--conns', '100', '--size', '64', '--pipeline', '16'] },
-  c: { what: '16 KiB, pipeline 4, 50 conns', unit: 'msgs/s', args: ['--mode', 'echo', '--conns', '50', '--size', '16384', '--pipeline', '4'] },
-  d: { what: '64 B, pipeline 1, 1000 conns', unit: 'msgs/s', args: ['--mode', 'echo', '--conns', '1000', '--size', '64', '--pipeline', '1'] },
-  e: { what: 'connect churn: 32 loops of connect, 64 B echo, close', unit: 'conns/s', args: ['--mode', 'churn', '--conns', '32', '--size', '64'] },
+// The load generators, built from bench/*.c on every run.
+const TOOLS = {
+  loadgen: { src: 'loadgen.c' },
+  chatgen: { src: 'chatgen.c' },
+  bulkgen: { src: 'bulkgen.c' },
 }
-const DEFAULT_SERVERS = ['node:net=node bench/node-net-echo.mjs', 'amy echo=node examples/echo/dist/main.js']
+
+// What each mode measures. A scenario names its load generator and how to
+// read its JSON line into one record: rate, per server CPU-second, latency,
+// and the faults that fail a run (every byte, line and message is checked).
+const ECHO_SCENARIOS = {
+  a: { what: '64 B, pipeline 1, 100 conns', unit: 'msgs/s', per: 'msg', tool: 'loadgen', args: ['--mode', 'echo', '--conns', '100', '--size', '64', '--pipeline', '1'] },
+  b: { what: '64 B, pipeline 16, 100 conns', unit: 'msgs/s', per: 'msg', tool: 'loadgen', args: ['--mode', 'echo', '--conns', '100', '--size', '64', '--pipeline', '16'] },
+  c: { what: '16 KiB, pipeline 4, 50 conns', unit: 'msgs/s', per: 'msg', tool: 'loadgen', args: ['--mode', 'echo', '--conns', '50', '--size', '16384', '--pipeline', '4'] },
+  d: { what: '64 B, pipeline 1, 1000 conns', unit: 'msgs/s', per: 'msg', tool: 'loadgen', args: ['--mode', 'echo', '--conns', '1000', '--size', '64', '--pipeline', '1'] },
+  e: { what: 'connect churn: 32 loops of connect, 64 B echo, close', unit: 'conns/s', per: 'conns', tool: 'loadgen', args: ['--mode', 'churn', '--conns', '32', '--size', '64'] },
+}
+const chatScenario = ([key, s]) => [key, { what: s.what, unit: 'deliveries/s', per: 'deliveries', tool: 'chatgen', args: [...s.args, '--settle', '2'] }]
+const MODES = {
+  echo: {
+    scenarios: ECHO_SCENARIOS,
+    defaultScenarios: 'a,b,c,d,e',
+    servers: ['node:net=node bench/node-net-echo.mjs', 'amy echo=node examples/echo/dist/main.js'],
+    reference: { label: 'c-epoll', src: 'c/c_echo_epoll.c', bin: 'c_echo_epoll', cflags: ['-pthread'], args: '--mode reuseport --threads 1' },
+  },
+  chat: {
+    scenarios: Object.fromEntries(Object.entries(CHAT_SCENARIOS).map(chatScenario)),
+    defaultScenarios: 'b,d',
+    servers: ['node:net=node bench/node-net-chat.cjs', 'amy chat=node examples/chat/dist/main.js'],
+    reference: { label: 'c-epoll', src: 'c/c_chat_epoll.c', bin: 'c_chat_epoll', cflags: [], args: '' },
+  },
+  proxy: {
+    scenarios: {
+      small: { what: '64 B echo through the proxy, pipeline 1, 100 conns', unit: 'msgs/s', per: 'msg', tool: 'loadgen', args: ECHO_SCENARIOS.a.args },
+      bulk: { what: '8 conns x 64 MiB each way through the proxy', unit: 'MB/s', per: 'MB', tool: 'bulkgen', args: ['--conns', '8', '--mib', '64'] },
+    },
+    defaultScenarios: 'small,bulk',
+    servers: ['node:net=node bench/node-net-proxy.cjs', 'amy proxy=node examples/proxy/dist/main.js'],
+    reference: { label: 'c-splice', src: 'c/splice_proxy.c', bin: 'splice_proxy', cflags: [], args: '' },
+    // Every proxy forwards to this C echo server (one thread), started once.
+    upstream: { label: 'upstream', src: 'c/c_echo_epoll.c', bin: 'c_echo_epoll', cflags: ['-pthread'], args: '--mode reuseport --threads 1' },
+  },
+}
 const READY_LINE = /listening on|READY/i
 
 const USAGE = `usage: node bench/run.mjs [options]
+  --mode echo|chat|proxy  what to measure                               [echo]
   --server 'LABEL=CMD'  a server to measure (repeatable; replaces the defaults; the first is A);
                         the label is everything before the first '='
   --add 'LABEL=CMD'     a server measured next to the defaults (repeatable)
-  --with-c              add the C epoll echo server from ${C_ECHO_SRC} as "c-epoll" (if present)
-  --scenarios LIST      comma-separated subset of a,b,c,d,e            [a,b,c,d,e]
+  --with-c              add the mode's C reference server from bench/c/ (echo, chat: c-epoll; proxy: c-splice)
+  --threads LIST        run every server but A once per value, with THREADS=value (e.g. 1,2,4)
+  --scenarios LIST      comma-separated subset of the mode's scenarios  [echo a,b,c,d,e; chat b,d; proxy small,bulk]
   --rounds N            rounds; each round measures every server once per scenario  [3]
   --duration S          measured seconds per run                       [4]
   --warmup S            warm-up seconds per run                        [1]
   --fin                 scenario e closes with FIN instead of RST (TIME_WAIT piles up)
-  --write-doc           regenerate the results section of docs/benchmarks.md
+  --write-doc           regenerate the results section of docs/benchmarks.md (echo mode)
   --selftest            check the harness (corruption is caught) and the servers' echo; no benchmark
-Servers get PORT and HOST=127.0.0.1 and inherit the rest of the environment
-(e.g. THREADS=2 npm run bench). Defaults: ${DEFAULT_SERVERS.map((s) => `'${s}'`).join(', ')}.
+Scenarios: echo ${Object.entries(ECHO_SCENARIOS).map(([k, v]) => `${k} (${v.what})`).join(', ')};
+chat ${Object.entries(CHAT_SCENARIOS).map(([k, v]) => `${k} (${v.what})`).join(', ')};
+proxy small (64 B echo), bulk (8 x 64 MiB).
+Servers get PORT and HOST=127.0.0.1 (proxies also UPSTREAM_HOST, UPSTREAM_PORT) and inherit the rest
+of the environment (e.g. THREADS=2 npm run bench).
 Environment: BENCH_ROUNDS, BENCH_DURATION, BENCH_WARMUP, BENCH_SCENARIOS set the same defaults.`
 
 // ---------------------------------------------------------------- options
@@ -68,10 +107,12 @@ function options() {
   try {
     parsed = parseArgs({
       options: {
+        mode: { type: 'string', default: 'echo' },
         server: { type: 'string', multiple: true },
         add: { type: 'string', multiple: true },
         'with-c': { type: 'boolean' },
-        scenarios: { type: 'string', default: process.env.BENCH_SCENARIOS ?? 'a,b,c,d,e' },
+        threads: { type: 'string' },
+        scenarios: { type: 'string', default: process.env.BENCH_SCENARIOS },
         rounds: { type: 'string', default: process.env.BENCH_ROUNDS ?? '3' },
         duration: { type: 'string', default: process.env.BENCH_DURATION ?? '4' },
         warmup: { type: 'string', default: process.env.BENCH_WARMUP ?? '1' },
@@ -88,17 +129,27 @@ function options() {
     console.log(USAGE)
     process.exit(0)
   }
+  const mode = MODES[parsed.mode]
+  if (!mode) fail(`unknown --mode '${parsed.mode}' (known: ${Object.keys(MODES).join(', ')})`, 64)
   const num = (name, min, max, int) => {
     const v = Number(parsed[name])
     if (!Number.isFinite(v) || v < min || v > max || (int && !Number.isInteger(v))) fail(`--${name} must be ${int ? 'an integer' : 'a number'} in [${min}, ${max}]`, 64)
     return v
   }
-  const scenarios = parsed.scenarios.split(',').map((s) => s.trim()).filter(Boolean)
-  for (const s of scenarios) if (!SCENARIOS[s]) fail(`unknown scenario '${s}' (known: ${Object.keys(SCENARIOS).join(',')})`, 64)
+  const scenarios = (parsed.scenarios ?? mode.defaultScenarios).split(',').map((s) => s.trim()).filter(Boolean)
+  for (const s of scenarios) if (!mode.scenarios[s]) fail(`unknown ${parsed.mode} scenario '${s}' (known: ${Object.keys(mode.scenarios).join(',')})`, 64)
   if (!scenarios.length) fail('no scenarios', 64)
-  const servers = (parsed.server ?? DEFAULT_SERVERS).concat(parsed.add ?? []).map(parseServer)
+  let servers = (parsed.server ?? mode.servers).concat(parsed.add ?? []).map(parseServer)
+  if (parsed.threads !== undefined) {
+    const counts = parsed.threads.split(',').map(Number)
+    if (!counts.length || counts.some((n) => !Number.isInteger(n) || n < 1 || n > 1024)) fail('--threads is a comma-separated list of integers in [1, 1024]', 64)
+    // A stays as it is (the baseline); every other server once per count.
+    servers = [servers[0], ...servers.slice(1).flatMap((s) => counts.map((n) => ({ label: `${s.label} ${n}t`, cmd: s.cmd, env: { THREADS: String(n) } })))]
+  }
   if (new Set(servers.map((s) => s.label)).size !== servers.length) fail('server labels must be unique', 64)
   return {
+    modeName: parsed.mode,
+    mode,
     servers,
     withC: !!parsed['with-c'],
     scenarios,
@@ -125,62 +176,20 @@ function fail(msg, code = 1) {
   process.exit(code)
 }
 
-// ---------------------------------------------------------------- helpers
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const log = (msg) => console.error(msg)
 
-function build(src, out, extra = []) {
-  fs.mkdirSync(BUILD, { recursive: true })
-  const args = ['-O2', '-Wall', ...extra, '-o', out, src]
+function build(src, name, extra = []) {
   try {
-    execFileSync('cc', args, { stdio: ['ignore', 'inherit', 'inherit'] })
-  } catch {
-    fail(`build failed: cc ${args.join(' ')}`)
+    return buildC(src, name, extra)
+  } catch (err) {
+    fail(err.message)
   }
 }
 
-// A TCP connect to 127.0.0.1:port succeeds.
-function accepts(port, timeoutMs = 1000) {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: '127.0.0.1' })
-    const done = (ok) => {
-      clearTimeout(timer)
-      s.destroy()
-      resolve(ok)
-    }
-    const timer = setTimeout(() => done(false), timeoutMs)
-    s.once('connect', () => done(true))
-    s.once('error', () => done(false))
-  })
-}
-
-// A port nothing listens on: bind port 0, read it back, release it.
-const usedPorts = new Set()
-async function freePort() {
-  for (;;) {
-    const port = await new Promise((resolve, reject) => {
-      const srv = net.createServer()
-      srv.once('error', reject)
-      srv.listen(0, '127.0.0.1', () => {
-        const { port } = srv.address()
-        srv.close(() => resolve(port))
-      })
-    })
-    if (!usedPorts.has(port) && !(await accepts(port, 300))) {
-      usedPorts.add(port)
-      return port
-    }
-  }
-}
-
-function pgidOf(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2])
-  } catch {
-    return -1
-  }
+/** Builds a C reference server; its spec runs the binary from the repository root. */
+function referenceSpec(ref, label = ref.label) {
+  build(ref.src, ref.bin, ref.cflags)
+  return { label, cmd: `bench/.build/${ref.bin}${ref.args ? ` ${ref.args}` : ''}` }
 }
 
 // ---------------------------------------------------------------- servers
@@ -188,14 +197,14 @@ function pgidOf(pid) {
 const started = new Set() // servers whose process group we created and have not seen gone
 
 class Server {
-  constructor({ label, cmd }, env = {}) {
+  constructor({ label, cmd, env }, extraEnv = {}) {
     this.label = label
     this.cmd = cmd
-    this.env = env
+    this.env = { ...env, ...extraEnv }
     this.tail = []
   }
 
-  async start(logDir) {
+  async start(logDir, env = {}) {
     this.port = await freePort()
     const logFile = logDir && path.join(logDir, `${this.label.replace(/[^\w.-]+/g, '_')}.log`)
     const logStream = logFile && fs.createWriteStream(logFile)
@@ -206,7 +215,7 @@ class Server {
       shell: true,
       detached: true,
       cwd: ROOT,
-      env: { ...process.env, ...this.env, PORT: String(this.port), HOST: '127.0.0.1' },
+      env: { ...process.env, ...env, ...this.env, PORT: String(this.port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     this.child = child
@@ -265,20 +274,6 @@ class Server {
   }
 }
 
-function groupAlive(pgid) {
-  try {
-    process.kill(-pgid, 0)
-    return true
-  } catch (err) {
-    return err.code === 'EPERM'
-  }
-}
-function signalGroup(pgid, sig) {
-  try {
-    process.kill(-pgid, sig)
-  } catch {}
-}
-
 let currentLoadgen = null
 function killEverything() {
   // Synchronous last resort (exit, signals): only what we started.
@@ -301,16 +296,16 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 
 // ---------------------------------------------------------------- load generator
 
-function runLoadgen(args, timeoutMs) {
+function runTool(tool, args, timeoutMs) {
   return new Promise((resolve) => {
-    const child = spawn(LOADGEN, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(path.join(BUILD, tool), args, { stdio: ['ignore', 'pipe', 'pipe'] })
     currentLoadgen = child
     let out = ''
     let err = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (err += d))
     const timer = setTimeout(() => {
-      err += `\nloadgen: killed after ${timeoutMs / 1000} s`
+      err += `\n${tool}: killed after ${timeoutMs / 1000} s`
       child.kill('SIGKILL')
     }, timeoutMs)
     child.once('close', (code, signal) => {
@@ -325,48 +320,66 @@ function runLoadgen(args, timeoutMs) {
     })
   })
 }
+const runLoadgen = (args, timeoutMs) => runTool('loadgen', args, timeoutMs)
 
-function scenarioArgs(opts, s) {
-  const a = [...SCENARIOS[s].args]
-  if (s === 'e' && opts.fin) a.push('--fin')
-  return a
+// Fault counters a tool reports; any non-zero one is flagged in the notes
+// (and fails the run: the tools exit non-zero on them).
+const FAULTS = {
+  loadgen: ['corrupt', 'errors', 'connect_failures'],
+  chatgen: ['corrupt', 'lost', 'gaps', 'out_of_order', 'misrouted', 'errors'],
+  bulkgen: ['corrupt', 'errors'],
+}
+
+/** One run of scenario `s` against `srv`: the tool's JSON plus rate, per_cpu_s, srv_cpu, lg_cpu, other_cpu. */
+async function measure(opts, srv, s) {
+  const sc = opts.mode.scenarios[s]
+  const timing = ['--warmup', String(opts.warmup), '--duration', String(opts.duration)]
+  const rec = { rc: -1, json: null }
+  if (sc.tool === 'bulkgen') {
+    // bulkgen runs a fixed amount of bytes; the proxy's CPU is read around it.
+    const cpu0 = groupCpuSeconds(srv.pid)
+    const t0 = performance.now()
+    Object.assign(rec, await runTool('bulkgen', ['--port', String(srv.port), ...sc.args], 120_000))
+    const secs = (performance.now() - t0) / 1000
+    const cpu = groupCpuSeconds(srv.pid) - cpu0
+    if (rec.json) {
+      rec.json.srv_cpu = secs > 0 ? cpu / secs : NaN
+      rec.rate = rec.json.mbytes_per_s
+      rec.per_cpu_s = cpu > 0 ? (rec.json.mbytes_per_s * rec.json.elapsed_s) / cpu : NaN
+    }
+  } else {
+    const extra = sc.tool === 'loadgen' ? (s === 'e' && opts.fin ? ['--fin'] : []) : []
+    const args = ['--port', String(srv.port), ...sc.args, ...extra, ...timing, '--cpu-pgid', String(srv.pid)]
+    Object.assign(rec, await runTool(sc.tool, args, (opts.warmup + opts.duration + 60) * 1000))
+    const j = rec.json
+    if (j) {
+      rec.rate = j.msgs_per_s ?? j.conns_per_s
+      if (sc.tool === 'chatgen') rec.rate = j.deliveries_per_s
+      rec.per_cpu_s = j.srv_cpu > 0 ? rec.rate / j.srv_cpu : NaN
+    }
+  }
+  rec.rate ??= NaN
+  rec.per_cpu_s ??= NaN
+  return rec
 }
 
 // ---------------------------------------------------------------- statistics
 
-const median = (xs) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
-  if (!s.length) return NaN
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-const fmtRate = (v) => (!Number.isFinite(v) ? '-' : v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e4 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(0))
-const fmtUs = (v) => (!Number.isFinite(v) ? '-' : v >= 1e6 ? `${(v / 1e6).toFixed(2)} s` : v >= 1000 ? `${(v / 1e3).toFixed(2)} ms` : `${v.toFixed(0)} µs`)
-const fmtRatio = (xs) => {
-  const ok = xs.filter(Number.isFinite)
-  if (!ok.length) return '-'
-  const m = median(ok).toFixed(2)
-  return ok.length > 1 ? `${m} [${Math.min(...ok).toFixed(2)}-${Math.max(...ok).toFixed(2)}]` : m
-}
 // Busy cores on the machine in the window besides the server and the load
 // generator: loopback interrupt work charged to neither, and other processes.
 const otherCpu = (r) => (r.json && r.json.machine_cpu >= 0 && r.json.srv_cpu >= 0 ? Math.max(0, r.json.machine_cpu - r.json.srv_cpu - r.json.lg_cpu) : NaN)
 const isOk = (r) => r.rc === 0 && r.json && Number.isFinite(r.rate)
+const fixed2 = (v) => (Number.isFinite(v) ? v.toFixed(2) : '-')
 
-function table(rows) {
-  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)))
-  const line = (r) => `| ${r.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join(' | ')} |`
-  return [line(rows[0]), `| ${w.map((n, i) => (i === 0 ? '-'.repeat(n) : '-'.repeat(n - 1) + ':')).join(' | ')} |`, ...rows.slice(1).map(line)].join('\n')
-}
-
-function summarize(runs, labels, scenarios) {
+function summarize(runs, labels, opts) {
   const out = []
   const versus = labels.length === 2 ? 'B/A' : '÷A'
-  const overview = [['scenario', ...labels.slice(1).flatMap((l) => [`${l} ${versus} msgs/s`, `${l} ${versus} msg/cpu-s`])]]
-  for (const s of scenarios) {
-    const sc = SCENARIOS[s]
+  const overview = [['scenario', ...labels.slice(1).flatMap((l) => [`${l} ${versus} rate`, `${l} ${versus} per cpu-s`])]]
+  for (const s of opts.scenarios) {
+    const sc = opts.mode.scenarios[s]
     const unit = sc.unit
-    const head = ['server', `${unit} median [min-max]`, 'p50', 'p99', 'srv cpu', 'lg cpu', 'other cpu', `${unit === 'conns/s' ? 'conns' : 'msg'}/cpu-s`, `${versus} ${unit}`, `${versus} per cpu-s`, 'notes']
+    const latency = sc.tool !== 'bulkgen'
+    const head = ['server', `${unit} median [min-max]`, ...(latency ? ['p50', 'p99'] : []), 'srv cpu', 'lg cpu', 'other cpu', `${sc.per}/cpu-s`, `${versus} ${unit}`, `${versus} per cpu-s`, 'notes']
     const rows = [head]
     const of = (label) => runs.filter((r) => r.scenario === s && r.server === label)
     const base = of(labels[0])
@@ -374,7 +387,6 @@ function summarize(runs, labels, scenarios) {
     for (const label of labels) {
       const all = of(label)
       const ok = all.filter(isOk)
-      const rates = ok.map((r) => r.rate)
       const ratio = (f) => {
         if (label === labels[0]) return []
         return ok.map((r) => {
@@ -388,20 +400,17 @@ function summarize(runs, labels, scenarios) {
       const failed = all.length - ok.length
       if (failed) notes.push(`${failed} failed run(s)`)
       const sum = (f) => all.reduce((acc, r) => acc + Math.max(0, r.json?.[f] ?? 0), 0)
-      if (sum('corrupt')) notes.push(`CORRUPT ${sum('corrupt')}`)
-      if (sum('errors')) notes.push(`errors ${sum('errors')}`)
-      if (sum('connect_failures')) notes.push(`connect failures ${sum('connect_failures')}`)
+      for (const f of FAULTS[sc.tool]) if (sum(f)) notes.push(`${f === 'corrupt' ? 'CORRUPT' : f.replace(/_/g, ' ')} ${sum(f)}`)
       if (sum('listen_overflows')) notes.push(`listen overflows ${sum('listen_overflows')}`)
       const steal = median(ok.map((r) => r.json.steal_pct))
       if (steal >= 5) notes.push(`steal ${steal.toFixed(0)}%`)
       rows.push([
         label,
-        rates.length ? `${fmtRate(median(rates))} [${fmtRate(Math.min(...rates))}-${fmtRate(Math.max(...rates))}]` : '-',
-        fmtUs(median(ok.map((r) => r.json.p50_us))),
-        fmtUs(median(ok.map((r) => r.json.p99_us))),
-        Number.isFinite(median(ok.map((r) => r.json.srv_cpu))) ? median(ok.map((r) => r.json.srv_cpu)).toFixed(2) : '-',
-        Number.isFinite(median(ok.map((r) => r.json.lg_cpu))) ? median(ok.map((r) => r.json.lg_cpu)).toFixed(2) : '-',
-        Number.isFinite(median(ok.map(otherCpu))) ? median(ok.map(otherCpu)).toFixed(2) : '-',
+        fmtRange(ok.map((r) => r.rate)),
+        ...(latency ? [fmtUs(median(ok.map((r) => r.json.p50_us))), fmtUs(median(ok.map((r) => r.json.p99_us)))] : []),
+        fixed2(median(ok.map((r) => r.json.srv_cpu))),
+        fixed2(median(ok.map((r) => r.json.lg_cpu))),
+        fixed2(median(ok.map(otherCpu))),
         fmtRate(median(ok.map((r) => r.per_cpu_s))),
         label === labels[0] ? '(A)' : fmtRatio(rRate),
         label === labels[0] ? '(A)' : fmtRatio(rEff),
@@ -417,23 +426,6 @@ function summarize(runs, labels, scenarios) {
 }
 
 // ---------------------------------------------------------------- machine / doc
-
-// Busy cores on the whole machine over the next `ms` (from /proc/stat).
-async function busyCores(ms) {
-  const read = () => {
-    const v = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number)
-    const total = v.reduce((a, b) => a + b, 0)
-    return { total, busy: total - v[3] - v[4] - v[7] }
-  }
-  try {
-    const a = read()
-    await sleep(ms)
-    const b = read()
-    return b.total > a.total ? ((b.busy - a.busy) / (b.total - a.total)) * os.cpus().length : NaN
-  } catch {
-    return NaN
-  }
-}
 
 function machine() {
   const git = (...a) => {
@@ -469,14 +461,10 @@ function writeDoc(section) {
 // ---------------------------------------------------------------- benchmark
 
 async function bench(opts) {
-  build(path.join(BENCH, 'loadgen.c'), LOADGEN)
+  const tools = new Set(opts.scenarios.map((s) => opts.mode.scenarios[s].tool))
+  for (const t of tools) build(TOOLS[t].src, t)
   const specs = [...opts.servers]
-  if (opts.withC) {
-    if (fs.existsSync(C_ECHO_SRC)) {
-      build(C_ECHO_SRC, path.join(BUILD, 'c_echo_epoll'), ['-pthread'])
-      specs.push({ label: 'c-epoll', cmd: 'bench/.build/c_echo_epoll --mode reuseport --threads 1' })
-    } else log(`note: --with-c: ${C_ECHO_SRC} not found, no c-epoll reference server`)
-  }
+  if (opts.withC) specs.push(referenceSpec(opts.mode.reference))
   const stamp = new Date().toISOString().replace(/\..*/, '').replace(/:/g, '-') + 'Z'
   fs.mkdirSync(RESULTS, { recursive: true })
   const logDir = path.join(RESULTS, `${stamp}-logs`)
@@ -490,14 +478,29 @@ async function bench(opts) {
   log(`bench: ${labels.length} servers x ${opts.scenarios.length} scenarios x ${opts.rounds} rounds, ${opts.warmup}+${opts.duration} s per run: about ${Math.ceil((labels.length * opts.scenarios.length * opts.rounds * perRun) / 60)} min`)
 
   const busy = await busyCores(1000)
+  const loadBefore = loadAverage()
   if (busy > 0.25) log(`note: ${busy.toFixed(2)} cores were busy before the run started (other processes); expect noisier numbers, and see "other cpu"`)
+  // Proxy mode: one upstream echo server behind every proxy, not measured.
+  let upstream
+  const serverEnv = {}
+  if (opts.mode.upstream) {
+    upstream = new Server(referenceSpec(opts.mode.upstream))
+    try {
+      await upstream.start(logDir)
+    } catch (err) {
+      fail(err.message)
+    }
+    Object.assign(serverEnv, { UPSTREAM_HOST: '127.0.0.1', UPSTREAM_PORT: String(upstream.port) })
+    log(`  upstream: ${upstream.cmd}  (pid ${upstream.pid}, port ${upstream.port})`)
+  }
   const servers = specs.map((s) => new Server(s))
   for (const s of servers) {
     try {
-      await s.start(logDir)
+      await s.start(logDir, serverEnv)
     } catch (err) {
       log(`bench: ${err.message}`)
       for (const x of servers) await x.stop()
+      await upstream?.stop()
       process.exit(1)
     }
     log(`  ${String.fromCharCode(65 + servers.indexOf(s))} = ${s.label}: ${s.cmd}  (pid ${s.pid}, port ${s.port})`)
@@ -505,7 +508,6 @@ async function bench(opts) {
 
   const runs = []
   let exitCode = 0
-  const timeoutMs = (opts.warmup + opts.duration + 40) * 1000
   for (let round = 1; round <= opts.rounds; round++) {
     for (const s of opts.scenarios) {
       for (const srv of servers) {
@@ -515,21 +517,18 @@ async function bench(opts) {
           log(`bench: server '${srv.label}' is not running; see ${srv.logFile}`)
           exitCode = exitCode || 1
         } else {
-          const args = ['--port', String(srv.port), ...scenarioArgs(opts, s), '--warmup', String(opts.warmup), '--duration', String(opts.duration), '--cpu-pgid', String(srv.pid)]
-          const { rc, json, stderr } = await runLoadgen(args, timeoutMs)
-          Object.assign(rec, { rc, json })
-          if (stderr) rec.stderr = stderr
-          rec.rate = json ? (json.msgs_per_s ?? json.conns_per_s) : NaN
-          rec.per_cpu_s = json && json.srv_cpu > 0 ? rec.rate / json.srv_cpu : NaN
+          Object.assign(rec, await measure(opts, srv, s))
+          const { rc, json, stderr } = rec
+          if (!stderr) delete rec.stderr
           if (rc === 2 || json?.corrupt) exitCode = 2
           else if (rc !== 0) exitCode = exitCode || 1
           const j = json ?? {}
+          const faults = FAULTS[opts.mode.scenarios[s].tool].filter((f) => j[f] > 0).map((f) => `  ${f}=${j[f]}`).join('')
           log(
-            `  r${round} ${s} ${srv.label.padEnd(Math.max(...labels.map((l) => l.length)))} ${fmtRate(rec.rate).padStart(7)} ${SCENARIOS[s].unit}` +
-              `  p50 ${fmtUs(j.p50_us)}  p99 ${fmtUs(j.p99_us)}  srv ${j.srv_cpu?.toFixed(2) ?? '-'}  lg ${j.lg_cpu?.toFixed(2) ?? '-'}  other ${json ? otherCpu(rec).toFixed(2) : '-'}` +
+            `  r${round} ${s} ${srv.label.padEnd(Math.max(...labels.map((l) => l.length)))} ${fmtRate(rec.rate).padStart(7)} ${opts.mode.scenarios[s].unit}` +
+              `  per cpu-s ${fmtRate(rec.per_cpu_s)}  p50 ${fmtUs(j.p50_us)}  p99 ${fmtUs(j.p99_us)}  srv ${fixed2(j.srv_cpu)}  lg ${fixed2(j.lg_cpu)}  other ${json ? fixed2(otherCpu(rec)) : '-'}` +
               (rc !== 0 ? `  rc=${rc}` : '') +
-              (j.corrupt ? `  CORRUPT=${j.corrupt}` : '') +
-              (j.errors ? `  errors=${j.errors}` : '') +
+              faults +
               (stderr ? `\n      ${stderr.split('\n').join('\n      ')}` : ''),
           )
         }
@@ -540,31 +539,34 @@ async function bench(opts) {
     }
   }
   for (const s of servers) await s.stop()
+  await upstream?.stop()
 
   const date = new Date().toISOString().replace('T', ' ').replace(/\..*/, ' UTC')
   const header = [
     `Command: \`${command}\`, ${date}.`,
-    `Machine: ${mach.cpus} CPUs (${mach.cpu_model}), ${mach.kernel}, Node.js ${mach.node}; amy at commit ${mach.commit}.`,
+    `Machine: ${mach.cpus} CPUs (${mach.cpu_model}), ${mach.kernel}, Node.js ${mach.node}; amy at commit ${mach.commit}; load average ${loadBefore} before the run, ${loadAverage()} after.`,
     `Each run: ${opts.warmup} s warm-up + ${opts.duration} s measured; ${opts.rounds} round(s), servers measured back to back in each round (${labels.map((l, i) => String.fromCharCode(65 + i)).join(' ')} per scenario).`,
-    specs.map((s, i) => `- ${String.fromCharCode(65 + i)} = **${s.label}**: \`${s.cmd}\``).join('\n'),
-  ].join('\n\n')
+    specs.map((s, i) => `- ${String.fromCharCode(65 + i)} = **${s.label}**: \`${s.env ? Object.entries(s.env).map(([k, v]) => `${k}=${v} `).join('') : ''}${s.cmd}\``).join('\n'),
+    upstream ? `Every proxy forwards to \`${upstream.cmd}\` (UPSTREAM_PORT).` : '',
+  ].filter(Boolean).join('\n\n')
   const legend =
     'Rates and srv/lg cpu are medians over the rounds (rates with [min-max]); p50/p99 are medians of each run\'s batch round-trip percentiles. ' +
     '*srv cpu* / *lg cpu*: cores used by the server\'s process group / by the load generator in the measured window; ' +
     '*other cpu*: the rest of the machine\'s busy cores in the window (interrupt work of the loopback traffic, other processes). ' +
-    '*per cpu-s*: messages (e: connections) per server CPU-second. Ratios: median of the per-round ratios against A [min-max].'
+    '*per cpu-s*: messages (churn: connections; chat: deliveries; bulk: MB one way) per server CPU-second. Ratios: median of the per-round ratios against A [min-max].'
   const others = runs.filter(isOk).map(otherCpu).filter(Number.isFinite)
   const busyNote = others.length && median(others) > 0.3
     ? `\n\nThe machine was not quiet: *other cpu* was ${median(others).toFixed(2)} cores in the median run (up to ${Math.max(...others).toFixed(2)}), so the servers and the load generator shared the two cores with other work; absolute figures are lower and noisier than on a quiet machine.`
     : ''
-  const body = `${header}${busyNote}\n\n${summarize(runs, labels, opts.scenarios)}\n\n${legend}`
+  const body = `${header}${busyNote}\n\n${summarize(runs, labels, opts)}\n\n${legend}`
   fs.writeFileSync(mdFile, `# Benchmark ${stamp}\n\n${body}\n`)
   console.log(`\n${body}\n`)
   log(`raw runs: ${path.relative(ROOT, jsonl)}, summary: ${path.relative(ROOT, mdFile)}, server logs: ${path.relative(ROOT, logDir)}/`)
   if (exitCode === 2) log('bench: CORRUPTION detected: a server echoed bytes that were not sent on that connection')
   else if (exitCode) log('bench: some runs failed (see above)')
   if (opts.writeDoc) {
-    if (exitCode) log('bench: not writing docs/benchmarks.md from a run with failures')
+    if (opts.modeName !== 'echo') log('bench: --write-doc writes echo results only; the tables above are in ' + path.relative(ROOT, mdFile))
+    else if (exitCode) log('bench: not writing docs/benchmarks.md from a run with failures')
     else {
       writeDoc(body)
       log(`wrote the results section of ${path.relative(ROOT, DOC)}`)
@@ -576,7 +578,7 @@ async function bench(opts) {
 // ---------------------------------------------------------------- selftest
 
 async function selftest(opts) {
-  build(path.join(BENCH, 'loadgen.c'), LOADGEN)
+  build(TOOLS.loadgen.src, 'loadgen')
   let passed = 0
   let failed = 0
   const short = ['--warmup', '0.3', '--duration', '1.5']
@@ -619,6 +621,7 @@ async function selftest(opts) {
 // ---------------------------------------------------------------- main
 
 const opts = options()
+if (opts.selftest && opts.modeName !== 'echo') fail('--selftest checks echo servers (--mode echo)', 64)
 try {
   process.exitCode = opts.selftest ? await selftest(opts) : await bench(opts)
 } catch (err) {

@@ -14,11 +14,11 @@
 // (stopping its children) on SIGTERM/SIGINT or when a child exits.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { accepts, freePort } from '../lib.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const { values: opt } = parseArgs({
@@ -92,28 +92,6 @@ function start(name, command, args, env = {}) {
     }
   })
   return child
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const p = s.address().port
-      s.close(() => resolve(p))
-    })
-  })
-}
-
-function accepts(p) {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port: p })
-    s.on('connect', () => {
-      s.destroy()
-      resolve(true)
-    })
-    s.on('error', () => resolve(false))
-  })
 }
 
 async function until(what, check, ms = 15000) {
