@@ -95,8 +95,12 @@ export declare function unixConnect(path: string): [number, number]
 export declare function unixPath(fd: number, peer: boolean): string
 /** Returns the accepted fd, or -1 when it would block; peer (20 bytes) receives the peer address. */
 export declare function tcpAccept(listenFd: number, peer?: Uint8Array): number
-/** Accepts until it would block or out is full; returns how many fds were written. */
-export declare function acceptBatch(listenFd: number, out: Int32Array, noDelay: boolean): number
+/**
+ * Accepts until it would block or out (or hosts) is full; returns how many fds
+ * were written. hosts[i], if given, receives a 32-bit key of fds[i]'s peer
+ * host: an IPv4 address as a number (IPv4-mapped too), an IPv6 address hashed.
+ */
+export declare function acceptBatch(listenFd: number, out: Int32Array, noDelay: boolean, hosts?: Uint32Array): number
 export declare function formatAddress(peer: Uint8Array): SocketAddressInfo
 /** [fd, immediateErrno]: a non-zero errno means the kernel refused at once. */
 export declare function tcpConnect(host: string, port: number): [number, number]

@@ -87,9 +87,14 @@ export class TcpListener extends OwnedSocket {
    * Accepts a batch in one call: raw fds (non-blocking, close-on-exec, with
    * the listener's noDelay) written to `out`; returns how many. For handing
    * connections to other threads (`registrar.handOver`, `TcpStream.fromFd`).
+   *
+   * With `hosts` (at least as long as `out`), `hosts[i]` receives a 32-bit
+   * key of the host `out[i]` came from, taken from accept's own result (no
+   * extra syscall): an IPv4 address as a number (also IPv4-mapped IPv6), an
+   * IPv6 address hashed. For counting connections per address.
    */
-  acceptFds(out: Int32Array): number {
-    return native.acceptBatch(this.openFd(), out, this.#noDelay && !INHERITS_NODELAY)
+  acceptFds(out: Int32Array, hosts?: Uint32Array): number {
+    return native.acceptBatch(this.openFd(), out, this.#noDelay && !INHERITS_NODELAY, hosts)
   }
 
 }

@@ -210,3 +210,45 @@ t.test('TCP_NODELAY: on for accepted and connected streams, off when the listene
     poller.close()
   }
 })
+
+t.test('acceptFds with hosts: each fd comes with its peer host key, IPv4 as a number, IPv4-mapped the same, IPv6 hashed', async t => {
+  const poller = new Poller()
+  t.teardown(() => poller.close())
+  // host to listen on, host to connect from/to, expected key (undefined: any non-IPv4 hash, same for the same host)
+  const cases: Array<[string, string, number | undefined]> = [
+    ['127.0.0.1', '127.0.0.1', 0x7f000001],
+    ['::', '127.0.0.1', 0x7f000001], // dual-stack listener: the peer is ::ffff:127.0.0.1
+    ['::1', '::1', undefined],
+  ]
+  const v6keys: number[] = []
+  for (const [listenHost, connectHost, want] of cases) {
+    const listener = TcpListener.bind({ host: listenHost, port: 0 })
+    t.teardown(() => listener.close())
+    const lid = poller.registrar.register(listener, Interest.Read)
+    const clients = [TcpStream.connect({ host: connectHost, port: listener.address().port }), TcpStream.connect({ host: connectHost, port: listener.address().port })]
+    t.teardown(() => clients.forEach(c => c.close()))
+    const fds = new Int32Array(4)
+    const hosts = new Uint32Array(4).fill(0xdeadbeef)
+    let n = 0
+    for (let i = 0; i < 20 && n < 2; i++) {
+      n += listener.acceptFds(fds.subarray(n), hosts.subarray(n))
+      if (n < 2) waitFor(poller, lid, 100, 1)
+    }
+    t.equal(n, 2, `${connectHost} → ${listenHost}: both accepted`)
+    for (let i = 0; i < n; i++) TcpStream.fromFd(fds[i]!, { adopt: false }).close()
+    if (want !== undefined) t.same([hosts[0], hosts[1]], [want, want], `${connectHost} → ${listenHost}: key ${want.toString(16)}`)
+    else {
+      t.equal(hosts[0], hosts[1], `${connectHost}: the same host, the same key`)
+      t.not(hosts[0], 0xdeadbeef, `${connectHost}: a key was written`)
+      v6keys.push(hosts[0]!)
+    }
+    t.equal(hosts[2], 0xdeadbeef, 'nothing written past the accepted count')
+  }
+  t.equal(v6keys.length, 1)
+})
+
+t.test('acceptFds: hosts that is not a Uint32Array is ERR_INVALID_ARG_TYPE', async t => {
+  const listener = TcpListener.bind({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => listener.close())
+  t.throws(() => listener.acceptFds(new Int32Array(1), new Int32Array(1) as unknown as Uint32Array), { code: 'ERR_INVALID_ARG_TYPE' })
+})

@@ -3,6 +3,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <vector>
@@ -141,10 +142,13 @@ Napi::Value TcpAccept(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-// acceptBatch(listenFd, out: Int32Array, noDelay) -> count: accepts until it
-// would block or out is full, in one call. An error after some connections
-// were accepted returns those (the error recurs on the next call), so no
-// accepted fd is ever dropped.
+// acceptBatch(listenFd, out: Int32Array, noDelay, hosts?: Uint32Array) ->
+// count: accepts until it would block or out is full, in one call. An error
+// after some connections were accepted returns those (the error recurs on the
+// next call), so no accepted fd is ever dropped. With `hosts` (at least as
+// long as out), hosts[i] receives the host key of fds[i]'s peer
+// (SocketAddress::host_key), taken from accept's own address argument: no
+// getpeername call.
 Napi::Value AcceptBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int listen_fd = arg_fd(info, 0);
@@ -153,12 +157,21 @@ Napi::Value AcceptBatch(const Napi::CallbackInfo& info) {
   auto out = info[1].As<Napi::Int32Array>();
   bool nodelay = info[2].ToBoolean().Value();
   size_t count = 0;
-  const size_t capacity = out.ElementLength();
+  size_t capacity = out.ElementLength();
   int32_t* fds = out.Data();
+  uint32_t* hosts = nullptr;
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+      throw amy_error(env, "ERR_INVALID_ARG_TYPE", "hosts must be a Uint32Array");
+    auto array = info[3].As<Napi::Uint32Array>();
+    hosts = array.Data();
+    capacity = std::min(capacity, array.ElementLength());
+  }
+  os::SocketAddress peer;
   while (count < capacity) {
     os::OwnedFd fd;
     try {
-      fd = os::tcp_accept(listen_fd, nullptr);
+      fd = os::tcp_accept(listen_fd, hosts ? &peer : nullptr);
     } catch (const os::SysError& e) {
       if (count > 0) break;
       throw sys_error(env, e);
@@ -171,6 +184,7 @@ Napi::Value AcceptBatch(const Napi::CallbackInfo& info) {
         // The peer may already be gone; its first read will say so.
       }
     }
+    if (hosts) hosts[count] = peer.host_key();
     fds[count++] = fd.release();
   }
   return Napi::Number::New(env, static_cast<double>(count));

@@ -80,6 +80,19 @@ uint16_t SocketAddress::port() const {
   return 0;
 }
 
+uint32_t SocketAddress::host_key() const {
+  if (storage.ss_family == AF_INET) return ntohl(reinterpret_cast<const sockaddr_in&>(storage).sin_addr.s_addr);
+  if (storage.ss_family != AF_INET6) return 0;
+  const auto& v6 = reinterpret_cast<const sockaddr_in6&>(storage).sin6_addr;
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    const uint8_t* b = v6.s6_addr + 12;
+    return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | uint32_t{b[3]};
+  }
+  uint32_t hash = 2166136261u;
+  for (uint8_t byte : v6.s6_addr) hash = (hash ^ byte) * 16777619u;
+  return hash;
+}
+
 bool SocketAddress::format_host(char* out, size_t size) const {
   const void* src;
   if (storage.ss_family == AF_INET) {

@@ -25,6 +25,10 @@ struct SocketAddress {
   // Writes the numeric host ("127.0.0.1", "::1") into out; returns false if
   // it does not fit.
   bool format_host(char* out, size_t size) const;
+  // 32 bits that name the peer's host (the port left out), for counting
+  // connections per address: an IPv4 address as a number (also when
+  // IPv4-mapped in IPv6), an IPv6 address hashed (FNV-1a), 0 otherwise.
+  uint32_t host_key() const;
   // AF_UNIX only: the path; "" for an unnamed socket; an abstract name
   // (Linux) keeps its leading '\0', as node:net writes it.
   std::string unix_path() const;
