@@ -600,6 +600,17 @@ TEST("socket: listen on 127.0.0.1:0 gets a port; accept would block") {
   CHECK_SYSERROR(sock_peer_address(l.get()), ENOTCONN, "getpeername");
 }
 
+TEST("socket: host_key: IPv4 as a number, IPv4-mapped the same, IPv6 hashed without the port, 0 for others") {
+  CHECK_EQ(address("127.0.0.1", 1).host_key(), 0x7f000001u);
+  CHECK_EQ(address("10.1.2.3", 2).host_key(), 0x0a010203u);
+  CHECK_EQ(address("::ffff:10.1.2.3", 3).host_key(), 0x0a010203u);
+  uint32_t v6 = address("2001:db8::1", 4).host_key();
+  CHECK_EQ(address("2001:db8::1", 5).host_key(), v6);
+  CHECK_NE(address("2001:db8::2", 4).host_key(), v6);
+  SocketAddress none;
+  CHECK_EQ(none.host_key(), 0u);
+}
+
 TEST("socket: connect and accept; addresses match") {
   TcpPair t = make_tcp_pair();
   SocketAddress client_local = sock_local_address(t.client.get());
