@@ -128,7 +128,20 @@ export class TcpStream extends OwnedSocket implements ByteStream {
       this.#pendingError = null
       return err
     }
-    return native.takeError(this.openFd())
+    // Without a captured stack: it would only show the event loop's
+    // dispatch, and capturing it was a quarter of a worker's time under
+    // connect churn (every peer closing with RST makes one; perf). A
+    // non-number limit skips the capture (0 still walks the first frame).
+    const limit = Error.stackTraceLimit
+    ;(Error as { stackTraceLimit: unknown }).stackTraceLimit = undefined
+    let err: SysError | null
+    try {
+      err = native.takeError(this.openFd())
+    } finally {
+      Error.stackTraceLimit = limit
+    }
+    if (err !== null) err.stack = `${err.name}: ${err.message}`
+    return err
   }
 
   /** Sets or clears TCP_NODELAY (Nagle's algorithm off when set). */
