@@ -14,7 +14,7 @@ export async function connectRemote(task: WorkerTask, runtime: WorkerRuntime, lo
   if (pubsub === undefined) return undefined
   const { maxPayloadBytes } = pubsub.spec
   if (pubsub.hub !== undefined) {
-    runtime.setRemote(new WorkerForwarder(pubsub.hub, task.worker, maxPayloadBytes))
+    runtime.pubsub.setRemote(new WorkerForwarder(pubsub.hub, task.worker, maxPayloadBytes))
     return undefined
   }
   const adapter = await loadPubSubAdapter(pubsub.spec)
@@ -22,9 +22,9 @@ export async function connectRemote(task: WorkerTask, runtime: WorkerRuntime, lo
     instanceId: Buffer.from(pubsub.instanceId),
     stats: new Float64Array(pubsub.stats!, task.worker * PUBSUB_STAT_SLOTS * 8, PUBSUB_STAT_SLOTS),
     logger,
-    deliver: (topic, payload) => runtime.deliverRemote(topic, payload),
+    deliver: (topic, payload) => runtime.pubsub.deliverRemote(topic, payload),
   })
-  runtime.setRemote({
+  runtime.pubsub.setRemote({
     maxPayloadBytes,
     publish: (topic, payload) => adapter.publish(topic, payload),
     subscribed: topic => adapter.subscribe(topic),

@@ -6,16 +6,20 @@ import { checkTopic, describe, toBytes } from './validate.js'
 
 /** What the context needs from the worker runtime. */
 export interface ContextHost {
-  publish(topic: string, payload: Uint8Array, except: number): void
-  subscribers(topic: string): number
   connect(host: string, port: number, timeoutMs: number): Connection
   postMessage(message: unknown): void
+}
+
+/** What the context needs from the worker's pub/sub (called directly: publish is a hot path). */
+export interface ContextBus {
+  publish(topic: string, payload: Uint8Array, except: number): void
+  subscribers(topic: string): number
 }
 
 /**
  * The one WorkerContext of a worker thread (see WorkerContext in
  * handler-types.ts for the contract). Its fields are the public API; the
- * runtime stays behind a private field.
+ * runtime and its pub/sub stay behind private fields.
  */
 export class RuntimeContext<Data = unknown> implements WorkerContext<Data> {
   readonly worker: number
@@ -23,9 +27,11 @@ export class RuntimeContext<Data = unknown> implements WorkerContext<Data> {
   readonly data: Data
   readonly log: Logger
   readonly #host: ContextHost
+  readonly #bus: ContextBus
 
-  constructor(host: ContextHost, worker: number, threads: number, data: Data, log: Logger) {
+  constructor(host: ContextHost, bus: ContextBus, worker: number, threads: number, data: Data, log: Logger) {
     this.#host = host
+    this.#bus = bus
     this.worker = worker
     this.threads = threads
     this.data = data
@@ -46,11 +52,11 @@ export class RuntimeContext<Data = unknown> implements WorkerContext<Data> {
         except = conn.id
       }
     }
-    this.#host.publish(topic, payload, except)
+    this.#bus.publish(topic, payload, except)
   }
 
   subscribers(topic: string): number {
-    return this.#host.subscribers(checkTopic(topic))
+    return this.#bus.subscribers(checkTopic(topic))
   }
 
   postMessage(message: unknown): void {

@@ -58,7 +58,7 @@ async function serveUntilClosed(task: WorkerTask): Promise<WorkerReport> {
   return new Promise<WorkerReport>(resolve => {
     port.on('message', (msg: ToWorker) => {
       if (msg.type === 'peers') {
-        runtime.setPeers(msg.handles)
+        runtime.pubsub.setPeers(msg.handles)
       } else if (msg.type === 'message') {
         link.broadcast(msg)
       } else if (msg.type !== 'close') {
@@ -66,7 +66,7 @@ async function serveUntilClosed(task: WorkerTask): Promise<WorkerReport> {
       } else {
         const open = runtime.connections
         void runtime.drain(msg.force, msg.timeout).then(async () => {
-          runtime.setRemote(undefined)
+          runtime.pubsub.setRemote(undefined)
           await adapter?.close().catch((err: unknown) => logger.warn({ err }, 'pub/sub adapter close failed'))
           runtime.close()
           stopHeartbeat()

@@ -78,7 +78,7 @@ export class MainLink {
         return true
       }
       case 'subscribers':
-        return this.runtime.subscribers(msg.topic)
+        return this.runtime.pubsub.subscribers(msg.topic)
       case 'request': {
         const hook = this.handler.message
         if (hook === undefined) throw new ServerError('ERR_INVALID_HANDLER', 'server.request(): the handler has no message hook')
