@@ -1,5 +1,6 @@
 import { Interest, Poller, TcpListener, TcpStream, UnixListener, type SocketAddress, type UnixSocketAddress } from '@amy/core'
 import type { BaseLogger as Logger } from 'pino'
+import type { AddressLimit } from './address-limit.js'
 import type { ListenTarget } from './listen-options.js'
 import type { WorkerSlot } from './worker-slot.js'
 
@@ -26,6 +27,8 @@ export class Acceptor {
   readonly #poller = new Poller()
   readonly #listeners = new Map<number, Listener>()
   readonly #fds = new Int32Array(ACCEPT_BATCH)
+  // Peer host keys, filled by accept itself, only with a per-address limit.
+  readonly #hosts: Uint32Array | undefined
   readonly #perWorker: Int32Array[]
   readonly #counts: number[]
   readonly #loads: number[]
@@ -42,7 +45,9 @@ export class Acceptor {
     readonly slots: WorkerSlot[],
     readonly maxConnections: number,
     readonly logger: Logger,
+    readonly addressLimit?: AddressLimit,
   ) {
+    if (addressLimit !== undefined) this.#hosts = new Uint32Array(ACCEPT_BATCH)
     this.#perWorker = slots.map(() => new Int32Array(ACCEPT_BATCH))
     this.#counts = slots.map(() => 0)
     this.#loads = slots.map(() => 0)
@@ -79,10 +84,11 @@ export class Acceptor {
 
   #acceptAll(listener: Listener): void {
     const fds = this.#fds
+    const hosts = listener instanceof TcpListener ? this.#hosts : undefined
     for (;;) {
       let n: number
       try {
-        n = listener.acceptFds(fds)
+        n = hosts === undefined ? listener.acceptFds(fds) : listener.acceptFds(fds, hosts)
       } catch (err) {
         this.#acceptFailed(err as Error)
         return
@@ -90,7 +96,7 @@ export class Acceptor {
       if (this.#retryDelay > 0) this.#acceptRecovered()
       if (n === 0) return
       this.accepted += n
-      this.#distribute(fds, n)
+      this.#distribute(fds, n, hosts)
       if (n < fds.length) return
     }
   }
@@ -120,8 +126,9 @@ export class Acceptor {
     this.#lastLog = -Infinity
   }
 
-  #distribute(fds: Int32Array, n: number): void {
+  #distribute(fds: Int32Array, n: number, hosts: Uint32Array | undefined): void {
     const slots = this.slots
+    const limit = this.addressLimit
     const loads = this.#loads
     let live = 0
     for (let w = 0; w < slots.length; w++) {
@@ -138,6 +145,14 @@ export class Acceptor {
         this.#reject(fd)
         continue
       }
+      let countSlot = -1 // not counted: no per-address limit, or no address (Unix socket)
+      if (hosts !== undefined && limit !== undefined) {
+        countSlot = limit.admit(hosts[i]!)
+        if (countSlot < 0) {
+          limit.refuse(fd)
+          continue
+        }
+      }
       let best = -1
       for (let w = 0; w < slots.length; w++) if (loads[w]! !== Infinity && (best < 0 || loads[w]! < loads[best]!)) best = w
       if (best < 0) {
@@ -145,6 +160,7 @@ export class Acceptor {
         continue
       }
       this.#perWorker[best]![this.#counts[best]!++] = fd
+      limit?.handedTo(best, fd, countSlot)
       loads[best]!++
       live++
     }
@@ -154,7 +170,10 @@ export class Acceptor {
       const batch = this.#perWorker[w]!
       if (!slots[w]!.registrar?.handOver(batch, count)) {
         // The worker died since we read its load: its fds are still ours.
-        for (let i = 0; i < count; i++) this.#reject(batch[i]!)
+        for (let i = 0; i < count; i++) {
+          limit?.handOffFailed(w, batch[i]!)
+          this.#reject(batch[i]!)
+        }
       }
     }
   }

@@ -93,6 +93,8 @@ export class Connection<State = unknown, Data = unknown> {
   /** @internal firstDataTimeout: the deadline (host clock) for a first byte; 0 once one came, or none */
   firstDataBy = 0
   /** @internal */ topics: Set<string> | undefined
+  /** @internal maxConnectionsPerAddress: its client address's counter (address-limit.ts); -1: not counted */
+  addressSlot = -1
   /** @internal set while this connection's bytes are piped elsewhere instead of delivered */
   pipeOut: Pipe | undefined
   /** @internal the pipe whose bytes come into this connection */

@@ -16,6 +16,7 @@
 // over each worker's native channel (format in pubsub-message.ts).
 import type { MessagePort } from 'node:worker_threads'
 import type { RegistrarHandle, SenderHandle } from '@amy/core'
+import type { AddressLimitBuffers } from './address-limit.js'
 import type { PubSubAdapterSpec } from './pubsub-adapter.js'
 import type { RuntimeOptions } from './runtime.js'
 
@@ -32,6 +33,8 @@ export interface WorkerTask {
   port: MessagePort
   /** Cross-instance pub/sub (only with `options.pubsub`). */
   pubsub?: WorkerPubSubTask | undefined
+  /** The per-address counters (only with `maxConnectionsPerAddress`). */
+  addressLimit?: AddressLimitBuffers | undefined
 }
 
 /** A pub/sub adapter: the main thread's hub, or an adapter in every worker. */

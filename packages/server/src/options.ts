@@ -22,6 +22,13 @@ export interface ServerOptions {
   logger?: LoggerOption
   /** Open connections at most; more are accepted and closed at once, and counted (default: no limit). */
   maxConnections?: number
+  /**
+   * Open TCP connections from one client address at most; more are
+   * accepted and closed at once, counted in `stats().refusedPerAddress`
+   * and logged once per 10 s (default 0: no limit). Addresses that hash to
+   * the same one of 65,536 counters share it (see docs/reliability.md).
+   */
+  maxConnectionsPerAddress?: number
   /** write() returns false past this many queued bytes (default 64 KiB). */
   highWaterMark?: number
   /** A connection with more queued bytes than this is destroyed with ERR_BUFFER_LIMIT (default 16 MiB). */
@@ -61,6 +68,7 @@ export interface ResolvedOptions {
   threads: number
   logger: Logger
   maxConnections: number
+  maxConnectionsPerAddress: number
   highWaterMark: number
   maxBufferedBytes: number
   idleTimeout: number
@@ -88,6 +96,7 @@ function integer(name: string, value: unknown, fallback: number, min: number, ma
 const OPTION_KEYS = [
   'handler', 'threads', 'logger', 'maxConnections', 'highWaterMark', 'maxBufferedBytes', 'idleTimeout',
   'allowHalfOpen', 'signal', 'handlerData', 'stallTimeout', 'setupTimeout', 'pubsub', 'firstDataTimeout',
+  'maxConnectionsPerAddress',
 ] as const satisfies ReadonlyArray<keyof ServerOptions>
 const allOptionsListed: Exclude<keyof ServerOptions, (typeof OPTION_KEYS)[number]> extends never ? true : never = true
 const KNOWN_OPTIONS = new Set<string>(OPTION_KEYS)
@@ -131,6 +140,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     threads: integer('threads', options.threads, Math.max(1, availableParallelism()), 1, 1024),
     logger,
     maxConnections: integer('maxConnections', options.maxConnections, 0, 0, 2 ** 31),
+    maxConnectionsPerAddress: integer('maxConnectionsPerAddress', options.maxConnectionsPerAddress, 0, 0, 2 ** 31 - 1),
     highWaterMark,
     maxBufferedBytes,
     idleTimeout: integer('idleTimeout', options.idleTimeout, 0, 0, 2 ** 31),

@@ -1,5 +1,6 @@
 import { Interest, TcpStream, type SenderHandle } from '@amy/core'
 import type { Logger } from 'pino'
+import type { AddressRelease } from './address-limit.js'
 import { BatchLoop } from './batch-loop.js'
 import { Connection, type ConnectionHost } from './connection.js'
 import { ServerError } from './errors.js'
@@ -78,6 +79,8 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
 
   /** Set by worker-entry: sends context.postMessage's message to the main thread. */
   toMain: ((message: unknown) => void) | undefined
+  /** Set by worker-entry with maxConnectionsPerAddress: gives each client address's count back on close. */
+  addressRelease: AddressRelease | undefined
 
   /** The open connection with this id on this worker (server.send/destroy). */
   find(id: number): Connection | undefined {
@@ -181,6 +184,7 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
     const opened = !conn.connecting
     if (conn.topics) this.pubsub.unsubscribeAll(conn, conn.topics)
     if (!conn.outbound) this.stats[STAT.inbound] = this.stats[STAT.inbound]! - 1
+    if (conn.addressSlot >= 0) this.addressRelease?.release(conn.addressSlot)
     if (opened || !conn.outbound) {
       this.stats[STAT.connections] = this.stats[STAT.connections]! - 1
       this.stats[STAT.closed] = this.stats[STAT.closed]! + 1
@@ -202,13 +206,16 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
     const fds = this.#fds
     for (let n = this.poller.takeFds(fds); n > 0; n = this.poller.takeFds(fds)) {
       for (let i = 0; i < n; i++) {
+        const addressSlot = this.addressRelease?.slotOf(fds[i]!) ?? -1
         const stream = TcpStream.fromFd(fds[i]!, { adopt: false })
         if (this.#closing) {
           stream.close()
+          if (addressSlot >= 0) this.addressRelease?.release(addressSlot)
           continue
         }
         const id = this.poller.registrar.register(stream, Interest.Both)
         const conn = new Connection(this, id, stream, false)
+        conn.addressSlot = addressSlot
         this.conns.set(id, conn)
         this.opened(conn)
       }

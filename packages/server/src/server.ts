@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { SocketAddress, UnixSocketAddress } from '@amy/core'
 import { Acceptor } from './acceptor.js'
+import { AddressLimit } from './address-limit.js'
 import { ServerError } from './errors.js'
 import { nameAddress, parseListenArgs, resolveHost, type ListenOptions } from './listen-options.js'
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js'
@@ -58,6 +59,8 @@ export interface ServerStats {
   accepted: number
   /** Accepted and closed at once: over maxConnections, or no worker to take them. */
   rejected: number
+  /** Accepted and closed at once because their client address had maxConnectionsPerAddress open. */
+  refusedPerAddress: number
   /** Bytes read from connections. */
   bytesIn: number
   /** Bytes written to connections. */
@@ -96,6 +99,7 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #pool: Piscina
   readonly #slots: WorkerSlot[]
   #acceptor: Acceptor | undefined
+  readonly #addressLimit: AddressLimit | undefined
   #state: State = 'new'
   #starting: Promise<void> | undefined
   #closing: Promise<void> | undefined
@@ -137,6 +141,11 @@ export class Server extends EventEmitter<ServerEvents> {
       }
     }
     for (const slot of this.#slots) slot.onMessage = (from, msg) => this.#fromWorker(from, msg)
+    const { maxConnectionsPerAddress, logger } = this.#options
+    if (maxConnectionsPerAddress > 0) {
+      this.#addressLimit = new AddressLimit(maxConnectionsPerAddress, threads, logger)
+      for (const slot of this.#slots) slot.addressLimit = this.#addressLimit.buffers
+    }
     this.#options.signal?.addEventListener('abort', () => void this.close(), { once: true })
   }
 
@@ -216,6 +225,7 @@ export class Server extends EventEmitter<ServerEvents> {
       connections: sum('connections'),
       accepted: this.#acceptor?.accepted ?? 0,
       rejected: this.#acceptor?.rejected ?? 0,
+      refusedPerAddress: this.#addressLimit?.refused ?? 0,
       acceptFailures: this.#acceptor?.acceptFailures ?? 0,
       bytesIn: sum('bytesIn'),
       bytesOut: sum('bytesOut'),
@@ -406,7 +416,7 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     if (this.#state === 'closing' || this.#state === 'closed') return // close() came first: listen() rejects
     this.#broadcastPeers()
-    this.#acceptor = new Acceptor(this.#slots, this.#options.maxConnections, this.#options.logger)
+    this.#acceptor = new Acceptor(this.#slots, this.#options.maxConnections, this.#options.logger, this.#addressLimit)
     this.#startWatchdog()
   }
 
@@ -444,6 +454,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const message = cause === 'crash' ? 'worker died; its connections were closed' : cause === 'stall' ? 'stalled worker terminated; its connections were closed' : 'worker terminated at close'
     this.#options.logger.error({ worker: slot.index, err, lostConnections: slot.lostConnections }, message)
     this.#hub?.workerGone(slot.index)
+    this.#addressLimit?.workerDied(slot.index)
     if (this.#state === 'closing' || this.#state === 'closed') return
     this.#replace(slot, 0)
   }

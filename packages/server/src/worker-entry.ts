@@ -21,6 +21,7 @@
 // The task stays pending while the worker serves, so piscina never parks
 // this thread in Atomics.wait (the pool also runs with atomics disabled).
 import { pathToFileURL } from 'node:url'
+import { AddressRelease } from './address-limit.js'
 import { loadHandler, toStartFailure } from './handler-load.js'
 import { startHeartbeat } from './liveness.js'
 import { workerLogger } from './logging.js'
@@ -48,6 +49,7 @@ async function serveUntilClosed(task: WorkerTask): Promise<WorkerReport> {
   const runtime = new WorkerRuntime(handler, task.options, stats, logger, identity)
   const link = new MainLink(port, runtime, handler, logger)
   runtime.toMain = message => link.post(message)
+  if (task.addressLimit !== undefined) runtime.addressRelease = new AddressRelease(task.addressLimit, task.worker)
   setThreadContext(runtime.context)
   const adapter = await connectRemote(task, runtime, logger)
   await handler.setup?.call(handler, runtime.context)

@@ -1,6 +1,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads'
 import { Registrar, Sender } from '@amy/core'
 import type { Piscina } from 'piscina'
+import type { AddressLimitBuffers } from './address-limit.js'
 import { ServerError } from './errors.js'
 import { fromStartFailure } from './handler-load.js'
 import { HeartbeatMonitor } from './liveness.js'
@@ -31,6 +32,8 @@ export class WorkerSlot {
   readonly heartbeat: HeartbeatMonitor
   crashes = 0
   stalls = 0
+  /** Set by the server with maxConnectionsPerAddress; passed to every start. */
+  addressLimit: AddressLimitBuffers | undefined
   /** Set by the server when it has a pub/sub adapter; passed to every start. */
   pubsubTask: WorkerPubSubTask | undefined
   /** The server's receiver of context.postMessage and of replies. */
@@ -88,6 +91,7 @@ export class WorkerSlot {
         idleTimeout: this.options.idleTimeout,
         firstDataTimeout: this.options.firstDataTimeout,
       },
+      addressLimit: this.addressLimit,
       logLevel: logger.level,
       stats: this.statsBuffer,
       port: port2,

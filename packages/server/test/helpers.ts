@@ -33,9 +33,10 @@ export class LineClient {
     socket.on('error', () => {})
   }
 
-  static connect(port: number): Promise<LineClient> {
+  /** Connects to 127.0.0.1:port, from `localAddress` if given (any of 127.0.0.0/8 on Linux). */
+  static connect(port: number, localAddress?: string): Promise<LineClient> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: '127.0.0.1', port }, () => resolve(new LineClient(socket)))
+      const socket = net.connect({ host: '127.0.0.1', port, ...(localAddress !== undefined && { localAddress }) }, () => resolve(new LineClient(socket)))
       socket.once('error', reject)
     })
   }
