@@ -241,8 +241,10 @@ export class WorkerPubSub {
         this.#retryBacklogSoon()
         return
       }
-      // A worker that died: the acceptor replaces it and sends new peers.
-      this.#log.warn({ err }, 'publish to a worker failed')
+      // A worker that died: it is no peer until its replacement starts and
+      // the main thread sends the new peers. Once logged, not once per publish.
+      this.#peers = this.#peers.filter(p => p !== peer)
+      this.#log.warn({ err }, 'a peer worker is gone; publishing to it stops until its replacement starts')
     }
   }
 

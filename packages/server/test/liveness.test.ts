@@ -113,6 +113,40 @@ t.test('a worker whose replacement fails is retried with backoff until it serves
   t.equal(server.stats().workerCrashes, 1)
 })
 
+t.test('publishing while a peer worker is dead and not yet replaced is logged once, not once per publish; the replacement gets publishes again', async t => {
+  const marker = join(tmpdir(), `amy-fragile-pub-${process.pid}-${Date.now()}`)
+  t.teardown(() => rmSync(marker, { force: true }))
+  const [logger, lines] = captureLogger()
+  const [server, port] = await started(t, { handler: fixture('fragile.js'), threads: 2, logger, handlerData: { failIfExists: marker } })
+  const clients = await Promise.all(Array.from({ length: 2 }, () => LineClient.connect(port)))
+  t.teardown(() => { for (const c of clients) c.destroy() })
+  const workers = await Promise.all(clients.map(c => c.request('worker')))
+  const publisher = clients[workers.indexOf('worker 0')]!
+  writeFileSync(marker, '') // worker 1's replacement fails while it exists
+  clients[workers.indexOf('worker 1')]!.send('crash')
+  await until(() => server.stats().workerCrashes === 1, 15_000, 'the crash')
+  // 20 publishes, each in its own turn (the echo after it is the sentinel).
+  for (let i = 0; i < 20; i++) {
+    publisher.send('pub room x')
+    t.equal(await publisher.request(`echo ${i}`), String(i))
+  }
+  const failures = lines.filter(l => (l['err'] as { code?: string } | undefined)?.code === 'ERR_CHANNEL_CLOSED')
+  t.ok(failures.length <= 1, `the dead peer is logged at most once (got ${failures.length} lines)`)
+  rmSync(marker)
+  await until(logged(lines, 'worker replaced'), 15_000, 'the replacement')
+  let subscriber: LineClient | undefined
+  for (let i = 0; i < 20 && subscriber === undefined; i++) {
+    const c = await LineClient.connect(port)
+    clients.push(c)
+    if ((await c.request('worker')) === 'worker 1') subscriber = c
+  }
+  t.ok(subscriber, 'a connection on the replacement')
+  t.equal(await subscriber!.request('sub room'), 'subscribed')
+  publisher.send('pub room hello')
+  await subscriber!.until(() => subscriber!.lines.includes('hello'), 10_000)
+  t.pass('a publish from worker 0 reaches the replacement worker 1')
+})
+
 t.test('firstDataTimeout closes connections that never send; one that sends stays', async t => {
   const [server, port] = await started(t, { handler: fixture('commands.js'), threads: 1, firstDataTimeout: 300 })
   const silent = await LineClient.connect(port)
