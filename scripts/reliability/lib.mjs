@@ -46,7 +46,7 @@ export function args(defaults) {
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '').replace(/-(.)/g, (_, c) => c.toUpperCase())
     if (!(key in defaults)) throw new Error(`unknown option ${argv[i]}; known: ${Object.keys(defaults).join(', ')}`)
-    out[key] = Number(argv[i + 1])
+    out[key] = typeof defaults[key] === 'string' ? argv[i + 1] : Number(argv[i + 1])
   }
   return out
 }
