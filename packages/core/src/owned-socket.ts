@@ -37,6 +37,12 @@ export abstract class OwnedSocket {
     }
   }
 
+  /** Marks the fd as no longer ours, without closing it (see TcpListener.release). */
+  protected forget(): void {
+    this.#registrations.clear()
+    this.#fd = -1
+  }
+
   /** @internal called by Registrar.register */
   [kTrackRegistration](registrar: Deregisterer, id: number): void {
     this.#registrations.add(registrar, id)

@@ -84,6 +84,17 @@ export class TcpListener extends OwnedSocket {
   }
 
   /**
+   * Gives the fd up without closing it (the listener counts as closed
+   * afterwards): for handing the socket to another thread, which adopts it
+   * with `TcpListener.fromFd`. Must not be registered anywhere.
+   */
+  release(): number {
+    const fd = this.openFd()
+    this.forget()
+    return fd
+  }
+
+  /**
    * Accepts a batch in one call: raw fds (non-blocking, close-on-exec, with
    * the listener's noDelay) written to `out`; returns how many. For handing
    * connections to other threads (`registrar.handOver`, `TcpStream.fromFd`).

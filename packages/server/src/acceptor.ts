@@ -41,11 +41,16 @@ export class Acceptor {
   #failuresSinceLog = 0
   #lastLog = -Infinity
 
+  // balance 'reuseport': what each worker's own listener binds (the port
+  // resolved by the first bind), for workers that start later.
+  readonly #perWorkerTargets: Array<{ target: ListenTarget & { kind: 'tcp' }; address: SocketAddress }> = []
+
   constructor(
     readonly slots: WorkerSlot[],
     readonly maxConnections: number,
     readonly logger: Logger,
     readonly addressLimit?: AddressLimit,
+    readonly balance: 'handoff' | 'reuseport' = 'handoff',
   ) {
     if (addressLimit !== undefined) this.#hosts = new Uint32Array(ACCEPT_BATCH)
     this.#perWorker = slots.map(() => new Int32Array(ACCEPT_BATCH))
@@ -61,6 +66,7 @@ export class Acceptor {
 
   /** Binds (host already resolved to an IP) and starts accepting; Unix sockets are served the same way. */
   listen(target: ListenTarget): SocketAddress | UnixSocketAddress {
+    if (this.balance === 'reuseport' && target.kind === 'tcp') return this.#listenPerWorker(target)
     const listener: Listener =
       target.kind === 'unix'
         ? UnixListener.bind({ path: target.path, backlog: target.backlog })
@@ -79,7 +85,43 @@ export class Acceptor {
   }
 
   addresses(): Array<SocketAddress | UnixSocketAddress> {
-    return [...this.#listeners.values()].map(l => l.address())
+    return [...this.#listeners.values()].map(l => l.address()).concat(this.#perWorkerTargets.map(t => t.address))
+  }
+
+  /**
+   * balance 'reuseport': one SO_REUSEPORT listener per worker on the same
+   * address, each handed to its worker, which accepts from it itself
+   * (worker-listeners.ts). This thread keeps none of them.
+   */
+  #listenPerWorker(target: ListenTarget & { kind: 'tcp' }): SocketAddress {
+    const first = TcpListener.bind({ host: target.host, port: target.port, backlog: target.backlog, reusePort: true, ipv6Only: target.ipv6Only })
+    const address = first.address()
+    const entry = { target: { ...target, port: address.port }, address }
+    this.#perWorkerTargets.push(entry)
+    for (const slot of this.slots) {
+      if (slot.serving) this.#giveListener(slot, entry.target, slot === this.slots[0] ? first : undefined)
+    }
+    if (!first.closed) first.close() // worker 0 was not serving: the other listeners hold the port
+    return address
+  }
+
+  /** A worker (re)started: its own listener for every reuseport address. */
+  workerStarted(slot: WorkerSlot): void {
+    for (const { target } of this.#perWorkerTargets) {
+      try {
+        this.#giveListener(slot, target)
+      } catch (err) {
+        this.logger.error({ err, worker: slot.index, port: target.port }, 'could not bind a listener for a restarted worker; it takes no new connections')
+      }
+    }
+  }
+
+  #giveListener(slot: WorkerSlot, target: ListenTarget & { kind: 'tcp' }, listener?: TcpListener): void {
+    listener ??= TcpListener.bind({ host: target.host, port: target.port, backlog: target.backlog, reusePort: true, ipv6Only: target.ipv6Only })
+    // If the worker dies before it takes the message, this fd is never
+    // closed and connections the kernel hashes to it wait there: a small
+    // window (a worker dying in its first moments), accepted.
+    slot.send({ type: 'listen', fd: listener.release() })
   }
 
   #acceptAll(listener: Listener): void {

@@ -35,6 +35,8 @@ export interface WorkerTask {
   pubsub?: WorkerPubSubTask | undefined
   /** The per-address counters (only with `maxConnectionsPerAddress`). */
   addressLimit?: AddressLimitBuffers | undefined
+  /** For the worker's own listeners (balance 'reuseport'): the server-wide limit. */
+  maxConnections: number
 }
 
 /** A pub/sub adapter: the main thread's hub, or an adapter in every worker. */
@@ -97,6 +99,12 @@ export interface PeersMessage {
   handles: SenderHandle[]
 }
 
+/** balance 'reuseport': a listening socket bound for this worker; it accepts from it from now on (and owns it). */
+export interface ListenMessage {
+  type: 'listen'
+  fd: number
+}
+
 /** Drain (or with `force`, destroy) the connections, then stop. */
 export interface CloseMessage {
   type: 'close'
@@ -139,7 +147,7 @@ export interface SubscribersMessage {
   topic: string
 }
 
-export type ToWorker = PeersMessage | CloseMessage | SendMessage | DestroyMessage | BroadcastMessage | RequestMessage | SubscribersMessage
+export type ToWorker = PeersMessage | ListenMessage | CloseMessage | SendMessage | DestroyMessage | BroadcastMessage | RequestMessage | SubscribersMessage
 
 /** The request-like messages: each gets exactly one ReplyMessage with its id. */
 export type RequestLike = SendMessage | DestroyMessage | RequestMessage | SubscribersMessage

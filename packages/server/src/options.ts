@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { BaseLogger as Logger } from 'pino'
 import { ServerError } from './errors.js'
+import { describe } from './validate.js'
 import { resolveLogger, type LoggerOption } from './logging.js'
 import { isPubSubAdapterSpec, type PubSubAdapterSpec } from './pubsub-adapter.js'
 
@@ -61,6 +62,17 @@ export interface ServerOptions {
    * e.g. `redisPubSub({ url })` from @amy/redis (default: this process only).
    */
   pubsub?: PubSubAdapterSpec
+  /**
+   * How new TCP connections reach the workers. `'handoff'` (default): this
+   * thread accepts them and hands each to the worker with the fewest open
+   * connections that is responsive. `'reuseport'` (Linux): every worker
+   * accepts from its own SO_REUSEPORT listener and the kernel spreads
+   * connections by a hash of their addresses: no hop through this thread,
+   * cheaper under connection churn, but blind to load and to a stalled
+   * worker (it keeps its share until the watchdog replaces it). Unix
+   * sockets always use 'handoff'. See docs/benchmarks.md for where each wins.
+   */
+  balance?: 'handoff' | 'reuseport'
 }
 
 export interface ResolvedOptions {
@@ -79,6 +91,7 @@ export interface ResolvedOptions {
   stallTimeout: number
   setupTimeout: number
   pubsub: PubSubAdapterSpec | undefined
+  balance: 'handoff' | 'reuseport'
 }
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
@@ -96,7 +109,7 @@ function integer(name: string, value: unknown, fallback: number, min: number, ma
 const OPTION_KEYS = [
   'handler', 'threads', 'logger', 'maxConnections', 'highWaterMark', 'maxBufferedBytes', 'idleTimeout',
   'allowHalfOpen', 'signal', 'handlerData', 'stallTimeout', 'setupTimeout', 'pubsub', 'firstDataTimeout',
-  'maxConnectionsPerAddress',
+  'maxConnectionsPerAddress', 'balance',
 ] as const satisfies ReadonlyArray<keyof ServerOptions>
 const allOptionsListed: Exclude<keyof ServerOptions, (typeof OPTION_KEYS)[number]> extends never ? true : never = true
 const KNOWN_OPTIONS = new Set<string>(OPTION_KEYS)
@@ -135,12 +148,25 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (stallTimeout > 0 && stallTimeout < 500) {
     throw new ServerError('ERR_INVALID_ARG_VALUE', `stallTimeout must be 0 (off) or at least 500 ms, got ${stallTimeout}`)
   }
+  const balance = options.balance ?? 'handoff'
+  if (balance !== 'handoff' && balance !== 'reuseport') {
+    throw new ServerError('ERR_INVALID_ARG_VALUE', `balance must be 'handoff' or 'reuseport', got ${describe(balance)}`)
+  }
+  if (balance === 'reuseport' && process.platform !== 'linux') {
+    // Elsewhere SO_REUSEPORT does not spread connections (one listener gets them all).
+    throw new ServerError('ERR_INVALID_ARG_VALUE', `balance 'reuseport' needs Linux (SO_REUSEPORT spreads connections only there); this is ${process.platform}`)
+  }
+  const maxConnectionsPerAddress = integer('maxConnectionsPerAddress', options.maxConnectionsPerAddress, 0, 0, 2 ** 31 - 1)
+  if (balance === 'reuseport' && maxConnectionsPerAddress > 0) {
+    // The per-address counters are kept by the main thread's acceptor, which 'reuseport' bypasses.
+    throw new ServerError('ERR_INVALID_ARG_VALUE', "maxConnectionsPerAddress needs balance 'handoff' (the default)")
+  }
   return {
     handler: handlerUrl,
     threads: integer('threads', options.threads, Math.max(1, availableParallelism()), 1, 1024),
     logger,
     maxConnections: integer('maxConnections', options.maxConnections, 0, 0, 2 ** 31),
-    maxConnectionsPerAddress: integer('maxConnectionsPerAddress', options.maxConnectionsPerAddress, 0, 0, 2 ** 31 - 1),
+    maxConnectionsPerAddress,
     highWaterMark,
     maxBufferedBytes,
     idleTimeout: integer('idleTimeout', options.idleTimeout, 0, 0, 2 ** 31),
@@ -151,6 +177,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     stallTimeout,
     setupTimeout: integer('setupTimeout', options.setupTimeout, 30_000, 0, 2 ** 31),
     pubsub: options.pubsub,
+    balance,
   }
 }
 

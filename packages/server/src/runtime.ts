@@ -4,6 +4,7 @@ import type { AddressRelease } from './address-limit.js'
 import { BatchLoop } from './batch-loop.js'
 import { Connection, type ConnectionHost } from './connection.js'
 import { ServerError } from './errors.js'
+import type { WorkerListeners } from './worker-listeners.js'
 import type { Handler } from './handler-types.js'
 import { HookCaller } from './hooks.js'
 import { IdleTimers } from './idle-timers.js'
@@ -60,6 +61,8 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
   readonly #idle: IdleTimers
   readonly #fds = new Int32Array(INBOX_BATCH)
   #closing: (() => void) | undefined
+  /** balance 'reuseport': this worker's own listeners (set by worker-entry). */
+  listeners: WorkerListeners | undefined
 
   constructor(handler: Handler, options: RuntimeOptions, stats: Float64Array, logger: Logger, identity: WorkerIdentity) {
     super()
@@ -110,6 +113,7 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
     if (id === this.#inboxId) this.#takeConnections()
     else if (id === this.pubsub.channelId) this.pubsub.receive()
     else if (id === this.#idle.timerId) this.#idle.check(this.conns.values(), this.now)
+    else this.listeners?.accept(id)
   }
 
   protected flushOutbox(): void {
@@ -205,21 +209,26 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
   #takeConnections(): void {
     const fds = this.#fds
     for (let n = this.poller.takeFds(fds); n > 0; n = this.poller.takeFds(fds)) {
-      for (let i = 0; i < n; i++) {
-        const addressSlot = this.addressRelease?.slotOf(fds[i]!) ?? -1
-        const stream = TcpStream.fromFd(fds[i]!, { adopt: false })
-        if (this.#closing) {
-          stream.close()
-          if (addressSlot >= 0) this.addressRelease?.release(addressSlot)
-          continue
-        }
-        const id = this.poller.registrar.register(stream, Interest.Both)
-        const conn = new Connection(this, id, stream, false)
-        conn.addressSlot = addressSlot
-        this.conns.set(id, conn)
-        this.opened(conn)
-      }
+      for (let i = 0; i < n; i++) this.adopt(fds[i]!, this.addressRelease?.slotOf(fds[i]!) ?? -1)
     }
+  }
+
+  /**
+   * Serves an accepted connection's fd (non-blocking, from the acceptor or
+   * this worker's listeners); `addressSlot`: its per-address counter, or -1.
+   */
+  readonly adopt = (fd: number, addressSlot = -1): void => {
+    const stream = TcpStream.fromFd(fd, { adopt: false })
+    if (this.#closing) {
+      stream.close()
+      if (addressSlot >= 0) this.addressRelease?.release(addressSlot)
+      return
+    }
+    const id = this.poller.registrar.register(stream, Interest.Both)
+    const conn = new Connection(this, id, stream, false)
+    conn.addressSlot = addressSlot
+    this.conns.set(id, conn)
+    this.opened(conn)
   }
 
   // ---- outbound connections and pipes --------------------------------------
@@ -277,6 +286,7 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
         resolve()
       }
       this.#closing = done
+      this.listeners?.close()
       if (force) {
         for (const conn of [...this.conns.values()]) conn.destroy()
       } else {

@@ -223,20 +223,25 @@ export class Server extends EventEmitter<ServerEvents> {
     const sum = (key: keyof WorkerStats): number => workers.reduce((total, w) => total + w[key], 0)
     return {
       connections: sum('connections'),
-      accepted: this.#acceptor?.accepted ?? 0,
-      rejected: this.#acceptor?.rejected ?? 0,
+      // balance 'reuseport': the workers accept and count; 'handoff': the acceptor.
+      accepted: (this.#acceptor?.accepted ?? 0) + this.#workerSum(STAT.accepted),
+      rejected: (this.#acceptor?.rejected ?? 0) + this.#workerSum(STAT.rejected),
       refusedPerAddress: this.#addressLimit?.refused ?? 0,
-      acceptFailures: this.#acceptor?.acceptFailures ?? 0,
+      acceptFailures: (this.#acceptor?.acceptFailures ?? 0) + this.#workerSum(STAT.acceptFailures),
       bytesIn: sum('bytesIn'),
       bytesOut: sum('bytesOut'),
       workerCrashes: this.#slots.reduce((total, s) => total + s.crashes, 0),
       workerStalls: this.#slots.reduce((total, s) => total + s.stalls, 0),
       connectionsLostToCrashes: this.#slots.reduce((total, s) => total + s.lostConnections, 0),
       maxWorkerStallMs: Math.round(Math.max(0, ...this.#slots.map(slot => slot.maxSilentMs))),
-      pubsubDropped: this.#pubsubDropped + this.#slots.reduce((total, s) => total + s.stats[STAT.pubsubDropped]!, 0),
+      pubsubDropped: this.#pubsubDropped + this.#workerSum(STAT.pubsubDropped),
       workers,
       ...(this.#options.pubsub !== undefined && { pubsub: readPubSubStats(this.#pubsubStats) }),
     }
+  }
+
+  #workerSum(slot: number): number {
+    return this.#slots.reduce((total, s) => total + s.stats[slot]!, 0)
   }
 
   /** Publishes to the subscribers of `topic` in every worker (as `context.publish` in handlers). */
@@ -416,7 +421,7 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     if (this.#state === 'closing' || this.#state === 'closed') return // close() came first: listen() rejects
     this.#broadcastPeers()
-    this.#acceptor = new Acceptor(this.#slots, this.#options.maxConnections, this.#options.logger, this.#addressLimit)
+    this.#acceptor = new Acceptor(this.#slots, this.#options.maxConnections, this.#options.logger, this.#addressLimit, this.#options.balance)
     this.#startWatchdog()
   }
 
@@ -464,6 +469,7 @@ export class Server extends EventEmitter<ServerEvents> {
     slot.start().then(
       () => {
         this.#options.logger.info({ worker: slot.index, attempt }, 'worker replaced')
+        this.#acceptor?.workerStarted(slot)
         this.#broadcastPeers()
       },
       (startErr: Error) => {

@@ -14,6 +14,10 @@ export const STAT = {
   heartbeat: 6, // bumped by the worker's event loop (see liveness.ts)
   pubsubDropped: 7, // published messages this worker could not hand to a peer worker (its channel was full)
   inbound: 8, // accepted (client) connections open now: what a crash loses, a proxied pair once
+  // balance 'reuseport': the worker accepts itself (with 'handoff' the acceptor counts these)
+  accepted: 9,
+  rejected: 10, // over maxConnections: accepted and closed at once
+  acceptFailures: 11,
 } as const
 
 export const STAT_SLOTS = 12

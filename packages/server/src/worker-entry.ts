@@ -10,6 +10,8 @@
 //          ◀── port: ready {registrar, pubsub} ──
 //   Acceptor ── registrar.handOver(fds) ──────▶   inbox notification: take fds,
 //            (native, batched, 1 wake-up)          register, handler.open(conn) ...
+//          ── port: listen {fd} (balance ────▶   own SO_REUSEPORT listener: accept
+//             'reuseport' only)                    here, no hand-off (worker-listeners.ts)
 //          ── port: peers [pubsub handles] ───▶   publish() reaches other workers
 //          ◀── port: log lines (rare) ─────────   pino → main logger
 //          ── port: close {force, timeout} ───▶   drain, close poller; task resolves
@@ -28,6 +30,7 @@ import { workerLogger } from './logging.js'
 import type { ReadyMessage, ToWorker, WorkerReport, WorkerTask } from './messages.js'
 import { connectRemote } from './pubsub-remote.js'
 import { WorkerRuntime } from './runtime.js'
+import { WorkerListeners } from './worker-listeners.js'
 import { MainLink } from './worker-messages.js'
 import { STAT_SLOTS } from './stats.js'
 import { setThreadContext } from './worker-api.js'
@@ -55,12 +58,15 @@ async function serveUntilClosed(task: WorkerTask): Promise<WorkerReport> {
   await handler.setup?.call(handler, runtime.context)
   // The main thread's watchdog reads it once this worker serves (setup() has setupTimeout).
   const stopHeartbeat = startHeartbeat(stats)
+  runtime.listeners = new WorkerListeners(runtime.poller, runtime.adopt, stats, task.stats, task.maxConnections, logger)
   runtime.start()
 
   return new Promise<WorkerReport>(resolve => {
     port.on('message', (msg: ToWorker) => {
       if (msg.type === 'peers') {
         runtime.pubsub.setPeers(msg.handles)
+      } else if (msg.type === 'listen') {
+        runtime.listeners?.add(msg.fd)
       } else if (msg.type === 'message') {
         link.broadcast(msg)
       } else if (msg.type !== 'close') {

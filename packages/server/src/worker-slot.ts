@@ -96,6 +96,7 @@ export class WorkerSlot {
       stats: this.statsBuffer,
       port: port2,
       pubsub: this.pubsubTask,
+      maxConnections: this.options.maxConnections,
     }
     return new Promise<void>((resolveReady, rejectReady) => {
       let ready = false

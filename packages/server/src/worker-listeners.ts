@@ -1,0 +1,111 @@
+import { Interest, TcpListener, TcpStream, type Poller } from '@amy/core'
+import type { Logger } from 'pino'
+import { STAT, STAT_SLOTS } from './stats.js'
+
+const ACCEPT_BATCH = 256
+// As the main thread's acceptor: after a failed accept (out of fds, ...) an
+// edge-triggered listener gets no new notification for the connections
+// already waiting, so a timer retries, backing off while it keeps failing.
+const RETRY_FIRST_MS = 10
+const RETRY_MAX_MS = 1000
+const LOG_EVERY_MS = 10_000
+
+/**
+ * `balance: 'reuseport'`: this worker's own SO_REUSEPORT listeners (one per
+ * listen() address, bound by the main thread and handed over by message).
+ * The kernel spreads new connections over the workers' listeners by a hash
+ * of the 4-tuple, and the worker accepts them on its own poller: no main
+ * thread accept, no hand-off, no cross-thread wake-up per batch.
+ * maxConnections is checked against the open connections of all workers
+ * (the shared stats), as the acceptor does.
+ */
+export class WorkerListeners {
+  readonly #listeners = new Map<number, TcpListener>()
+  readonly #fds = new Int32Array(ACCEPT_BATCH)
+  readonly #all: Float64Array
+  #retryTimer: NodeJS.Timeout | undefined
+  #retryDelay = 0
+  #lastLog = -Infinity
+
+  constructor(
+    readonly poller: Poller,
+    /** Serves one accepted, non-blocking fd (the runtime registers it and opens a Connection). */
+    readonly adopt: (fd: number) => void,
+    readonly stats: Float64Array,
+    /** Every worker's stats (the whole shared buffer). */
+    statsBuffer: SharedArrayBuffer,
+    readonly maxConnections: number,
+    readonly log: Logger,
+  ) {
+    this.#all = new Float64Array(statsBuffer)
+  }
+
+  /** Takes a listening socket the main thread bound for this worker; this worker's poller owns it from now on. */
+  add(fd: number): void {
+    const listener = TcpListener.fromFd(fd)
+    const id = this.poller.registrar.register(listener, Interest.Read)
+    this.#listeners.set(id, listener)
+    // Connections already queued raise no new edge.
+    this.accept(id)
+  }
+
+  /** True if the notification id is one of these listeners (then it was accepted from). */
+  accept(id: number): boolean {
+    const listener = this.#listeners.get(id)
+    if (listener === undefined) return false
+    this.#acceptAll(listener)
+    return true
+  }
+
+  #acceptAll(listener: TcpListener): void {
+    const fds = this.#fds
+    for (;;) {
+      let n: number
+      try {
+        n = listener.acceptFds(fds)
+      } catch (err) {
+        this.#acceptFailed(err as Error)
+        return
+      }
+      this.#retryDelay = 0
+      if (n === 0) return
+      this.stats[STAT.accepted] = this.stats[STAT.accepted]! + n
+      for (let i = 0; i < n; i++) {
+        if (this.maxConnections > 0 && this.#open() >= this.maxConnections) {
+          this.stats[STAT.rejected] = this.stats[STAT.rejected]! + 1
+          TcpStream.fromFd(fds[i]!, { adopt: false }).close()
+        } else this.adopt(fds[i]!)
+      }
+      if (n < fds.length) return
+    }
+  }
+
+  #open(): number {
+    const all = this.#all
+    let open = 0
+    for (let i = STAT.connections; i < all.length; i += STAT_SLOTS) open += all[i]!
+    return open
+  }
+
+  #acceptFailed(err: Error): void {
+    this.stats[STAT.acceptFailures] = this.stats[STAT.acceptFailures]! + 1
+    this.#retryDelay = Math.min(RETRY_MAX_MS, Math.max(RETRY_FIRST_MS, this.#retryDelay * 2))
+    const now = performance.now()
+    if (now - this.#lastLog >= LOG_EVERY_MS) {
+      this.#lastLog = now
+      this.log.error({ err, retryInMs: this.#retryDelay }, 'accept failed; connections wait in the backlog, retrying')
+    }
+    if (this.#retryTimer !== undefined) return
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined
+      for (const listener of this.#listeners.values()) this.#acceptAll(listener)
+    }, this.#retryDelay)
+  }
+
+  /** Stops accepting (drain, close): the listeners are deregistered and closed; connections still queued on them are reset by the kernel. */
+  close(): void {
+    clearTimeout(this.#retryTimer)
+    for (const listener of this.#listeners.values()) listener.close() // deregisters it too
+    this.#listeners.clear()
+  }
+}
