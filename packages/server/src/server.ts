@@ -73,7 +73,12 @@ export interface ServerStats {
   workerStalls: number
   /** Client connections closed because their worker died, stalled, or had to be terminated at close (a proxied pair counts once). */
   connectionsLostToCrashes: number
-  /** Published messages dropped for a worker whose channel was full (it could not keep up). */
+  /**
+   * Published messages dropped for a worker that could not keep up: a
+   * `server.publish` that found its channel full, or, in a worker, a publish
+   * past the 16 MiB backlog for a peer whose channel was full (a handler
+   * publishing in a synchronous loop or from a timer), or owed to a worker that died.
+   */
   pubsubDropped: number
   /**
    * The longest any worker's event loop stood still since start, as the

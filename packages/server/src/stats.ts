@@ -12,7 +12,7 @@ export const STAT = {
   bytesOut: 4,
   errors: 5, // connections closed by an error (reset, handler threw, limits)
   heartbeat: 6, // bumped by the worker's event loop (see liveness.ts)
-  pubsubDropped: 7, // published messages this worker could not hand to a peer worker (its channel was full)
+  pubsubDropped: 7, // published records this worker dropped for a peer worker: its channel full and the backlog at BACKLOG_MAX_BYTES, or the peer dead
   inbound: 8, // accepted (client) connections open now: what a crash loses, a proxied pair once
   // balance 'reuseport': the worker accepts itself (with 'handoff' the acceptor counts these)
   accepted: 9,

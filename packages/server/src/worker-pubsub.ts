@@ -22,6 +22,19 @@ const OUTBOX_MESSAGE_BYTES = 64 * 1024
 // backpressure reaches the clients that flood, not the memory).
 export const PUBSUB_CHANNEL_BOUND = 256
 const OUTBOX_PAUSE_BYTES = 4 * 1024 * 1024
+// Pausing reaches only publishers driven by their connection's reads. A
+// handler that publishes in one synchronous loop, or from a timer, is not
+// paused: past this many bytes waiting for the peers, a message for a peer
+// that is behind is dropped (counted in pubsubDropped, logged once per
+// LOG_EVERY_MS). What is delivered stays in order.
+export const BACKLOG_MAX_BYTES = 16 * 1024 * 1024
+const LOG_EVERY_MS = 10_000
+
+/** A channel message waiting for a full peer, and how many published records it holds. */
+interface Waiting {
+  bytes: Buffer
+  records: number
+}
 
 /** What pub/sub needs from the worker's batch loop (WorkerRuntime). */
 export interface PubSubLoop {
@@ -54,8 +67,10 @@ export class WorkerPubSub {
   // Records for the peers gathered this turn; messages a full peer channel refused.
   #outbox: Buffer[] = []
   #outboxBytes = 0
-  #backlog = new Map<Sender<never>, Buffer[]>()
+  #backlog = new Map<Sender<never>, Waiting[]>()
   #backlogBytes = 0
+  #droppedSinceLog = 0
+  #lastDropLog = -Infinity
   #backlogRetry = false
   #pausedPublishers = new Set<Connection>()
   // Other instances (a pub/sub adapter), if the server has one.
@@ -218,34 +233,61 @@ export class WorkerPubSub {
   /** Sends this turn's records to every peer: one channel message each (cut at OUTBOX_MESSAGE_BYTES). */
   flushOutbox(): void {
     if (this.#outbox.length === 0) return
-    const message = this.#outbox.length === 1 ? this.#outbox[0]! : Buffer.concat(this.#outbox, this.#outboxBytes)
+    const records = this.#outbox.length
+    const message = records === 1 ? this.#outbox[0]! : Buffer.concat(this.#outbox, this.#outboxBytes)
     this.#outbox = []
     this.#outboxBytes = 0
-    for (const peer of this.#peers) this.#sendToPeer(peer, message)
+    for (const peer of this.#peers) this.#sendToPeer(peer, message, records)
   }
 
   /** A full channel: the message waits here, in order, and is retried on the next turns. */
-  #sendToPeer(peer: Sender<never>, message: Buffer): void {
+  #sendToPeer(peer: Sender<never>, message: Buffer, records: number): void {
     const waiting = this.#backlog.get(peer)
     if (waiting !== undefined) {
-      waiting.push(message)
-      this.#backlogBytes += message.length
+      this.#wait(waiting, message, records)
       return
     }
     try {
       peer.sendBytes(message)
     } catch (err) {
       if ((err as { code?: string }).code === 'ERR_CHANNEL_FULL') {
-        this.#backlog.set(peer, [message])
-        this.#backlogBytes += message.length
+        const waiting: Waiting[] = []
+        this.#backlog.set(peer, waiting)
+        this.#wait(waiting, message, records)
         this.#retryBacklogSoon()
         return
       }
-      // A worker that died: it is no peer until its replacement starts and
-      // the main thread sends the new peers. Once logged, not once per publish.
-      this.#peers = this.#peers.filter(p => p !== peer)
-      this.#log.warn({ err }, 'a peer worker is gone; publishing to it stops until its replacement starts')
+      this.#peerGone(peer, err)
     }
+  }
+
+  /** Queues for a full peer, or drops past BACKLOG_MAX_BYTES. */
+  #wait(waiting: Waiting[], bytes: Buffer, records: number): void {
+    if (this.#backlogBytes + bytes.length > BACKLOG_MAX_BYTES) {
+      this.#dropped(records)
+      return
+    }
+    waiting.push({ bytes, records })
+    this.#backlogBytes += bytes.length
+  }
+
+  #dropped(records: number): void {
+    this.#stats[STAT.pubsubDropped] = this.#stats[STAT.pubsubDropped]! + records
+    this.#droppedSinceLog += records
+    const now = performance.now()
+    if (now - this.#lastDropLog < LOG_EVERY_MS) return
+    this.#lastDropLog = now
+    this.#log.warn({ dropped: this.#droppedSinceLog, backlogBytes: this.#backlogBytes }, 'pub/sub backlog full: records for a worker that is behind are dropped')
+    this.#droppedSinceLog = 0
+  }
+
+  /**
+   * A worker that died: it is no peer until its replacement starts and the
+   * main thread sends the new peers. Logged once, not once per publish.
+   */
+  #peerGone(peer: Sender<never>, err: unknown): void {
+    this.#peers = this.#peers.filter(p => p !== peer)
+    this.#log.warn({ err }, 'a peer worker is gone; publishing to it stops until its replacement starts')
   }
 
   #retryBacklogSoon(): void {
@@ -259,14 +301,18 @@ export class WorkerPubSub {
     for (const [peer, waiting] of this.#backlog) {
       let sent = 0
       try {
-        for (; sent < waiting.length; sent++) peer.sendBytes(waiting[sent]!)
+        for (; sent < waiting.length; sent++) peer.sendBytes(waiting[sent]!.bytes)
       } catch (err) {
         if ((err as { code?: string }).code !== 'ERR_CHANNEL_FULL') {
-          sent = waiting.length // a dead peer: drop what it was owed
-          this.#stats[STAT.pubsubDropped] = this.#stats[STAT.pubsubDropped]! + 1
+          // A dead peer: what it was owed is dropped with it.
+          this.#peerGone(peer, err)
+          let lost = 0
+          for (let i = sent; i < waiting.length; i++) lost += waiting[i]!.records
+          this.#stats[STAT.pubsubDropped] = this.#stats[STAT.pubsubDropped]! + lost
+          sent = waiting.length
         }
       }
-      for (let i = 0; i < sent; i++) this.#backlogBytes -= waiting[i]!.length
+      for (let i = 0; i < sent; i++) this.#backlogBytes -= waiting[i]!.bytes.length
       if (sent === waiting.length) this.#backlog.delete(peer)
       else waiting.splice(0, sent)
     }

@@ -5,7 +5,7 @@ import t from 'tap'
 import net from 'node:net'
 import { join } from 'node:path'
 import { Child } from './child'
-import { LineClient, fixture, started, until } from './helpers'
+import { LineClient, captureLogger, fixture, started, until } from './helpers'
 
 // Real worker threads and child processes on a shared 2-core machine: more than tap's 60 s default.
 t.setTimeout(180_000)
@@ -33,6 +33,27 @@ t.test('a pub/sub burst of 2M short lines reaches a fast reader on another worke
   t.notOk(subscriber.closed, 'the reader was not disconnected')
   t.equal(received, N, `all ${N} lines arrived`)
   t.equal(server.stats().workers.reduce((n, w) => n + w.errors, 0), 0, 'no connection closed by an error')
+})
+
+t.test('a handler publishing in one synchronous loop to a worker that does not receive: past the backlog bound, records are dropped and counted, not queued without end', async t => {
+  const [logger, lines] = captureLogger()
+  // stallTimeout 0: the spinning worker is never replaced, so its channel stays full.
+  const [server, port] = await started(t, { handler: fixture('commands.js'), threads: 2, stallTimeout: 0, logger })
+  const probe = await Promise.all([LineClient.connect(port), LineClient.connect(port)])
+  t.teardown(() => { for (const c of probe) c.destroy() })
+  const workers = await Promise.all(probe.map(c => c.request('worker')))
+  t.not(workers[0], workers[1], 'two workers')
+  const [stuck, publisher] = probe as [LineClient, LineClient]
+  t.equal(await stuck.request('spin'), 'spinning')
+  // 2M records of ~25 bytes (~50 MB: more than the channel's 16 MiB and the
+  // backlog's 16 MiB) in one data hook; the echo after it says the loop ended.
+  const N = 2_000_000
+  publisher.send(`burst room ${N}\necho done`)
+  await publisher.until(() => publisher.lines.includes('done'), 120_000)
+  const dropped = server.stats().pubsubDropped
+  t.ok(dropped > 0, `records were dropped (${dropped} of ${N})`)
+  t.ok(dropped < N, 'the channel and the backlog took the first ones')
+  t.equal(lines.filter(l => l['msg'] === 'pub/sub backlog full: records for a worker that is behind are dropped').length, 1, 'logged once')
 })
 
 t.test('close() during load: the handler gets no bytes after it starts, every byte write() accepted arrives before EOF, no client sees a reset', async t => {
