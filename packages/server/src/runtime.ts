@@ -44,6 +44,7 @@ const INBOX_BATCH = 256
  */
 export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextHost, PipeHost, PubSubLoop {
   readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE)
+  readonly writeTails: Buffer[] = []
   readonly highWaterMark: number
   readonly maxBufferedBytes: number
   readonly allowHalfOpen: boolean

@@ -329,7 +329,7 @@ export class WorkerPubSub {
     if (set === undefined) return
     for (const conn of set) {
       if (conn.id === except || conn.closed || conn.ending) continue
-      conn.write(payload)
+      conn.writePublished(payload)
     }
   }
 }
