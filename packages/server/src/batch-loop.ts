@@ -56,10 +56,6 @@ export abstract class BatchLoop {
       this.flushOutbox()
       this.flushDirty()
       if (this.#readLater.length > 0) this.#runReadLater()
-      if (this.#pumpLater.length > 0 && !this.#pumpScheduled) {
-        this.#pumpScheduled = true
-        setImmediate(this.#runPumpLater)
-      }
     }
   }
 
@@ -111,10 +107,14 @@ export abstract class BatchLoop {
     this.flushDirty()
   }
 
-  /** @internal (PipeHost) Runs `pipe.pump()` on a later turn. */
+  /**
+   * @internal (PipeHost) Runs `pipe.pump()` on a later turn. Scheduled at
+   * once, in a batch or not: a pump asked for on a turn that is no batch
+   * (a read continued from an earlier turn) has no batch end to wait for.
+   */
   schedulePump(pipe: Pipe): void {
     this.#pumpLater.push(pipe)
-    if (!this.inBatch && !this.#pumpScheduled) {
+    if (!this.#pumpScheduled) {
       this.#pumpScheduled = true
       setImmediate(this.#runPumpLater)
     }

@@ -414,10 +414,7 @@ export class Connection<State = unknown, Data = unknown> {
       if (this.#queued > 0) this.flush()
       else this.pipeIn?.targetWritableIdle()
     }
-    if (flags & (READABLE | HANGUP) && !this.#closed) {
-      if (this.pipeOut?.splicing) this.pipeOut.pump()
-      else this.readable((flags & HANGUP) !== 0)
-    }
+    if (flags & (READABLE | HANGUP) && !this.#closed) this.readable((flags & HANGUP) !== 0)
   }
 
   /** @internal the socket of an outbound connection whose host name resolved (registered under this.id). */
@@ -436,6 +433,14 @@ export class Connection<State = unknown, Data = unknown> {
    * hang-up came with this edge: then read on until end of stream.
    */
   readable(hangup: boolean): void {
+    // A spliced source is pumped, never read: also when this read was
+    // deferred (a later turn, a resume) and the pipe went to splicing since,
+    // as copied bytes would overtake those in the kernel pipe.
+    const out = this.pipeOut
+    if (out !== undefined && out.splicing) {
+      out.pump()
+      return
+    }
     // Nothing to read before the connect completes (an outbound connection
     // to a name may have no socket yet); its first edge reads.
     if (this.#connecting) return

@@ -82,7 +82,10 @@ export class Pipe {
   pump(): void {
     const { source, target } = this
     const pipe = this.#splice
-    if (pipe === undefined || source.closed) return
+    // Not splicing: a pump scheduled while it spliced, run after the pipe
+    // went back to copying. It must not splice: bytes it left in the kernel
+    // pipe would be overtaken by the ones the copy path writes next.
+    if (pipe === undefined || !this.#splicing || source.closed) return
     // Bytes the target queued in JavaScript go first; its drain pumps again.
     if (target.closed || target.connecting || target.bufferedBytes > 0) return
     let result

@@ -1,0 +1,112 @@
+// The pipe's copy/splice state machine and the batch loop's pump scheduling,
+// on real loopback sockets, with the connections reduced to what a Pipe uses.
+import t from 'tap'
+import { Interest, Poller, TcpListener, TcpStream, spliceSupported } from '@amy/core'
+import { BatchLoop } from '../dist/batch-loop.js'
+import { Connection } from '../dist/connection.js'
+import { Pipe, type PipeHost } from '../dist/pipe.js'
+import { until } from './helpers'
+
+/** A connected pair: [client, accepted server side]. */
+function connectedPair(poller: Poller): [TcpStream, TcpStream] {
+  const listener = TcpListener.bind({ host: '127.0.0.1', port: 0 })
+  const id = poller.registrar.register(listener, Interest.Read)
+  const client = TcpStream.connect({ host: '127.0.0.1', port: listener.address().port })
+  for (let i = 0; i < 100 && !poller.wait(10).some(n => n.id === id); i++);
+  const server = listener.accept()
+  listener.close()
+  if (!server) throw new Error('no connection accepted')
+  return [client, server]
+}
+
+/** Reads what has arrived so far (non-blocking), polling until `want` bytes came. */
+async function readBytes(stream: TcpStream, want: number): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let got = 0
+  const buf = Buffer.alloc(64 * 1024)
+  await until(() => {
+    for (let n = stream.read(buf); n !== null && n > 0; n = stream.read(buf)) {
+      chunks.push(Buffer.from(buf.subarray(0, n)))
+      got += n
+    }
+    return got >= want
+  }, 5000, `${want} bytes`)
+  return Buffer.concat(chunks)
+}
+
+t.test('a pump that runs after the pipe went back to copying (one scheduled while it spliced) moves nothing: copied bytes keep their order', { skip: !spliceSupported && 'splice is Linux-only' }, async t => {
+  const poller = new Poller()
+  const [aClient, aServer] = connectedPair(poller)
+  const [bClient, bServer] = connectedPair(poller)
+  t.teardown(() => {
+    for (const s of [aClient, aServer, bClient, bServer]) s.close()
+    poller.close()
+  })
+  // The source's and the target's sides a Pipe touches.
+  const source = { stream: aServer, closed: false, connecting: false, bufferedBytes: 0, lastActive: 0, pause() {}, resume() {}, destroy(err: Error) { throw err }, endOfStream() {} }
+  const target = {
+    stream: bClient, closed: false, ending: false, connecting: false, bufferedBytes: 0, lastActive: 0,
+    write(bytes: Uint8Array) { return bClient.write(bytes) === bytes.length },
+    end() {},
+  }
+  const host: PipeHost = { stats: new Float64Array(16), now: 0, schedulePump() {} }
+  const pipe = new Pipe(source as never, target as never, host, true)
+  t.teardown(() => pipe.close())
+  // Copy mode (short reads): the source's next bytes wait in its socket
+  // until its read; a late pump must not move them ahead of what the copy
+  // path writes first.
+  const readableId = poller.registrar.register(aServer, Interest.Read)
+  aClient.write(Buffer.from('later'))
+  await until(() => poller.wait(0).some(n => n.id === readableId), 5000, 'the source to be readable')
+  pipe.pump()
+  pipe.forward(Buffer.from('first'), false)
+  t.equal((await readBytes(bServer, 5)).toString().slice(0, 5), 'first', 'the copied bytes arrive first')
+  t.notOk(pipe.splicing)
+})
+
+t.test('a pump scheduled on a later turn (not in a batch) runs without another notification', async t => {
+  class Loop extends BatchLoop {
+    protected signalled(): void {}
+    protected flushOutbox(): void {}
+  }
+  const loop = new Loop()
+  t.teardown(() => loop.close())
+  let pumped = 0
+  const pipe = { pump: () => { pumped++ } }
+  // A read continued on a later turn (budget used) switches its pipe to
+  // splicing and uses up the pump's budget: the pump is scheduled there.
+  const schedulePump = (loop as unknown as { schedulePump(pipe: unknown): void }).schedulePump.bind(loop) // @internal
+  const conn = { closed: false, readable: () => schedulePump(pipe) }
+  loop.readNextTurn(conn as never)
+  await until(() => pumped > 0, 5000, 'the scheduled pump')
+  t.equal(pumped, 1)
+})
+
+t.test('a read deferred to a later turn that finds its pipe splicing pumps instead of reading (a copied read would overtake the kernel pipe)', async t => {
+  const poller = new Poller()
+  const [client, server] = connectedPair(poller)
+  t.teardown(() => {
+    client.close()
+    server.close()
+    poller.close()
+  })
+  const delivered: number[] = []
+  const host = {
+    now: performance.now(), readBuffer: Buffer.alloc(64 * 1024), stats: new Float64Array(16), inBatch: true,
+    deliver: (_conn: unknown, bytes: Buffer) => { delivered.push(bytes.length) },
+    readNextTurn() {}, scheduleRead() {}, markDirty() {},
+  }
+  // The constructor, pipeOut and readable() are @internal (not in the published types).
+  const Internal = Connection as unknown as new (host: unknown, id: number, stream: TcpStream, outbound: boolean) => { pipeOut: unknown, readable(hangup: boolean): void }
+  const conn = new Internal(host, 1, server, false)
+  let pumped = 0
+  // The pipe went to splicing after this read was deferred (runReadNextTurn, runReadLater).
+  conn.pipeOut = { splicing: true, pump: () => { pumped++ } } as never
+  const readableId = poller.registrar.register(server, Interest.Read)
+  client.write(Buffer.from('bytes for the kernel pipe'))
+  await until(() => poller.wait(0).some(n => n.id === readableId), 5000, 'the source to be readable')
+  host.now = performance.now()
+  conn.readable(false)
+  t.equal(pumped, 1, 'the pipe pumped')
+  t.same(delivered, [], 'nothing was read and copied')
+})
