@@ -49,6 +49,7 @@ const fig = {
   chatErrors: 0,
   stuck: 0,
   connectErrors: 0,
+  connectErrorsBy: {}, // "CODE during FAULT": how many
   faults: { crash: 0, rst: 0, slow: 0, stall: 0, emfile: 0, churn: 0 },
   rstConnections: 0,
   slowReadersDisconnected: 0,
@@ -59,6 +60,13 @@ const fig = {
 const problems = []
 let currentFault = 'none'
 let t0 = Date.now()
+/** A connect that failed: counted by its code and the fault running then; a short pause so that a loop does not spin on it. */
+const connectFailed = async err => {
+  fig.connectErrors++
+  const key = `${err?.code ?? 'error'} during ${currentFault.split('@')[0]}`
+  fig.connectErrorsBy[key] = (fig.connectErrorsBy[key] ?? 0) + 1
+  await sleep(10)
+}
 const fail = what => {
   if (problems.length < 20) problems.push(`${what} (at ${((Date.now() - t0) / 1000).toFixed(1)} s, last fault ${currentFault})`)
 }
@@ -176,8 +184,8 @@ async function exchangeSession(kind, rounds) {
   let s
   try {
     s = await open()
-  } catch {
-    fig.connectErrors++
+  } catch (err) {
+    await connectFailed(err)
     return
   }
   fig.connections++
@@ -224,8 +232,8 @@ async function chatMember({ lifeMs, reads = true, flood = false }) {
   let s
   try {
     s = await open()
-  } catch {
-    fig.connectErrors++
+  } catch (err) {
+    await connectFailed(err)
     return { closedByServer: false }
   }
   fig.connections++
@@ -316,8 +324,8 @@ async function command(line) {
     // The worker ends it (crash, stall); never wait on it past a while.
     await Promise.race([new Promise(resolve => s.once('close', resolve)), sleep(5000)])
     s.destroy()
-  } catch {
-    fig.connectErrors++
+  } catch (err) {
+    await connectFailed(err)
   }
 }
 
@@ -405,6 +413,7 @@ while (Date.now() - started < opt.seconds * 1000 && diedEarly === undefined) {
   fig.faults[name]++
   currentFault = `${name}@${((Date.now() - started) / 1000).toFixed(1)}`
   await faults[name]()
+  currentFault = `after ${name}`
 }
 running = false
 await Promise.all(load)
@@ -435,10 +444,12 @@ fig.server = {
 }
 
 // close() under load: the exchangers run again, then the server closes.
+currentFault = 'none'
 running = true
 const closingLoad = startLoad()
 await sleep(3000)
 closing = true
+currentFault = 'close'
 clearInterval(sampler)
 const closed = reply('closed')
 if (proc.connected) proc.send({ type: 'close', timeout: opt.closeTimeout })
@@ -479,6 +490,7 @@ fig.ok = problems.length === 0
 console.log(`soak: ${fig.elapsedS} s, ${opt.threads} threads, a fault every ${opt.faultEvery} s`)
 console.log(`  traffic    echo ${fig.echoExchanges} exchanges, proxy ${fig.proxyExchanges}, ${(fig.bytesVerified / 2 ** 20).toFixed(1)} MiB verified; chat ${fig.chatLinesVerified} lines verified over ${fig.chatJoins} joins; ${fig.connections} connections; ${fig.interrupted} exchanges cut by faults`)
 console.log(`  faults     ${JSON.stringify(fig.faults)}; RST ${fig.rstConnections} conns; slow readers disconnected ${fig.slowReadersDisconnected}/${fig.slowReadersTotal}; EMFILE storm ${fig.emfileConnections} conns, ${fig.server.acceptFailures} accept failures`)
+if (fig.connectErrors > 0) console.log(`  connects   ${fig.connectErrors} failed: ${JSON.stringify(fig.connectErrorsBy)}`)
 console.log(`  server     crashes ${fig.server.workerCrashes}, stalls ${fig.server.workerStalls}, lost ${fig.server.connectionsLostToCrashes}, worst stall ${fig.server.maxWorkerStallMs} ms, error closes ${fig.server.errors}`)
 console.log(`  memory     RSS idle ${fig.rssMiB.idle} MiB, peak ${fig.rssMiB.peak}, after load ${fig.rssMiB.afterLoad} (budget +${opt.rssBudgetMib})`)
 console.log(`  fds        idle ${fig.fds.idle}, peak ${fig.fds.peak}, after load ${fig.fds.afterLoad}`)
