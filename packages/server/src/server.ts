@@ -399,7 +399,12 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#closing = (async () => {
       // A setup() that hangs is not waited for beyond the timeout: stop()
       // terminates that worker.
-      if (this.#starting) await Promise.race([this.#starting.catch(() => {}), new Promise(resolve => setTimeout(resolve, force ? 0 : timeout))])
+      if (this.#starting) {
+        let timer: NodeJS.Timeout | undefined
+        const late = new Promise(resolve => { timer = setTimeout(resolve, force ? 0 : timeout) })
+        await Promise.race([this.#starting.catch(() => {}), late])
+        clearTimeout(timer) // or it would hold the process open for the whole timeout
+      }
       this.#acceptor?.close()
       for (const timer of this.#retryTimers) clearTimeout(timer)
       this.#retryTimers.clear()

@@ -78,6 +78,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   }
 }
 
+t.test('close({ timeout }) leaves no timer of its own behind once it resolved (the process can exit at once)', async t => {
+  const timers = (): number => process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
+  const server = createServer({ handler: fixture('echo.js'), threads: 1, logger: false })
+  await server.listen({ port: 0 })
+  const before = timers()
+  await server.close({ timeout: 600_000 })
+  t.ok(timers() <= before, `active timers: ${before} before close(), ${timers()} after`)
+})
+
 t.test('setupTimeout: a setup() that never settles (or loops) makes listen() reject with ERR_SETUP_TIMEOUT', async t => {
   for (const setup of ['hang', 'spin']) {
     const server = createServer({ handler: fixture('fragile.js'), threads: 2, setupTimeout: 300, handlerData: { setup } })
