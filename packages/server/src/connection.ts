@@ -136,6 +136,8 @@ export class Connection<State = unknown, Data = unknown> {
   // Reads held while an async hook of this connection is pending (not the
   // user's pause: resume() must not release them).
   #held = false
+  // close() began while a hook held this connection: end once it settles.
+  #endOnRelease = false
   // A hang-up edge was seen: reads go on to end of stream even after a
   // short read (no further edge will come).
   #hangupSeen = false
@@ -364,7 +366,21 @@ export class Connection<State = unknown, Data = unknown> {
   /** @internal the pending hook settled. */
   release(): void {
     this.#held = false
+    if (this.#endOnRelease) {
+      this.#endOnRelease = false
+      this.end()
+    }
     this.#readAgain()
+  }
+
+  /**
+   * @internal the server is closing: end now, or, while an `open`/`data`
+   * hook's promise is pending, once it settles, so that what the hook
+   * writes meanwhile is delivered before the FIN.
+   */
+  endAfterHook(): void {
+    if (this.#held) this.#endOnRelease = true
+    else this.end()
   }
 
   #readAgain(): void {

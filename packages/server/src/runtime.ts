@@ -293,7 +293,7 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
       } else {
         for (const conn of [...this.conns.values()]) {
           conn.resume() // read (and drop) to the peer's end; see deliver()
-          conn.end()
+          conn.endAfterHook() // a pending hook's writes are still delivered
         }
         timer = setTimeout(() => {
           for (const conn of [...this.conns.values()]) conn.destroy()

@@ -1,4 +1,7 @@
 import t from 'tap'
+import { rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { LineClient, fixture, started } from './helpers'
 
 t.test('async data: after an await, bytes are still this connection\'s, with two connections interleaving', async t => {
@@ -47,4 +50,24 @@ t.test('a rejected data promise closes that connection only, is passed to close,
   const stats = server.stats()
   t.equal(stats.workerCrashes, 0, 'no worker died')
   t.equal(stats.workers[0]!.errors, 1, 'counted as one error close')
+})
+
+t.test('close() while a data hook is pending: what the hook writes after close() began is delivered, then FIN', async t => {
+  const marker = join(tmpdir(), `amy-late-write-${process.pid}-${Date.now()}`)
+  t.teardown(() => rmSync(marker, { force: true }))
+  const [server, port] = await started(t, { handler: fixture('async.js'), threads: 1 })
+  const busy = await LineClient.connect(port)
+  const idle = await LineClient.connect(port)
+  t.teardown(() => { busy.destroy(); idle.destroy() })
+  t.equal(await idle.request('echo hi'), 'hi')
+  busy.send(`waitfile ${marker} late reply`)
+  await busy.until(() => busy.lines.includes('waiting'))
+  const closed = server.close({ timeout: 30_000 })
+  // The idle connection's FIN says the worker has begun closing.
+  await idle.until(() => idle.ended, 10_000)
+  t.notOk(busy.ended, 'the connection whose hook is pending is not ended yet')
+  writeFileSync(marker, '')
+  await busy.until(() => busy.ended, 10_000)
+  t.same(busy.lines, ['waiting', 'late reply'], 'the reply written after close() began arrived before the FIN')
+  await closed
 })
