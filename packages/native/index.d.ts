@@ -111,6 +111,8 @@ export declare function write(fd: number, buf: Uint8Array): number
 export declare function writev(fd: number, bufs: readonly Uint8Array[]): number
 export declare function shutdown(fd: number, how: 0 | 1 | 2): void
 export declare function takeError(fd: number): SysError | null
+/** SO_ERROR of the socket (0: none), cleared: as takeError without building the Error. */
+export declare function takeErrno(fd: number): number
 export declare function errnoError(errno: number, syscall: string): SysError
 export declare function setNoDelay(fd: number, on: boolean): void
 export declare function getNoDelay(fd: number): boolean

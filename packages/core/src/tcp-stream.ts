@@ -29,6 +29,31 @@ export type ShutdownHow = 'read' | 'write' | 'both'
 
 const SHUTDOWN: Record<ShutdownHow, 0 | 1 | 2> = { read: 0, write: 1, both: 2 }
 
+// A peer's reset (churn: every client closing with RST) makes one of these
+// per connection. Built here from a template made once per errno by the
+// addon (same message, code, errno, syscall), and without a captured stack:
+// it would only show the event loop's dispatch. perf, churn: capturing the
+// stack was a quarter of a worker's time, the addon's Error and its three
+// properties (Node-API calls) another 15%.
+const errorTemplates = new Map<number, SysError>()
+function socketError(errno: number): SysError {
+  let template = errorTemplates.get(errno)
+  if (template === undefined) {
+    template = native.errnoError(errno, 'connect')
+    errorTemplates.set(errno, template)
+  }
+  const limit = Error.stackTraceLimit
+  // A non-number limit skips the capture (0 still walks the first frame).
+  ;(Error as { stackTraceLimit: unknown }).stackTraceLimit = undefined
+  const err = new Error(template.message) as SysError
+  Error.stackTraceLimit = limit
+  err.stack = `Error: ${template.message}`
+  err.code = template.code
+  err.errno = template.errno
+  err.syscall = template.syscall
+  return err
+}
+
 /**
  * A non-blocking, close-on-exec TCP connection. Would-block is a return
  * value (`null`), not an exception; other failures throw Errors with `code`,
@@ -128,20 +153,8 @@ export class TcpStream extends OwnedSocket implements ByteStream {
       this.#pendingError = null
       return err
     }
-    // Without a captured stack: it would only show the event loop's
-    // dispatch, and capturing it was a quarter of a worker's time under
-    // connect churn (every peer closing with RST makes one; perf). A
-    // non-number limit skips the capture (0 still walks the first frame).
-    const limit = Error.stackTraceLimit
-    ;(Error as { stackTraceLimit: unknown }).stackTraceLimit = undefined
-    let err: SysError | null
-    try {
-      err = native.takeError(this.openFd())
-    } finally {
-      Error.stackTraceLimit = limit
-    }
-    if (err !== null) err.stack = `${err.name}: ${err.message}`
-    return err
+    const errno = native.takeErrno(this.openFd())
+    return errno === 0 ? null : socketError(errno)
   }
 
   /** Sets or clears TCP_NODELAY (Nagle's algorithm off when set). */

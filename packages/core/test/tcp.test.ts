@@ -140,8 +140,12 @@ t.test('a refused connect: error notification and ECONNREFUSED from takeError', 
   const n = waitFor(poller, id)
   t.ok(n?.error || n?.hangup, 'reported as error/hangup')
   const err = stream.takeError()
+  t.ok(err instanceof Error)
   t.equal(err?.code, 'ECONNREFUSED')
   t.equal(err?.syscall, 'connect')
+  t.ok(err!.errno < 0, 'errno negative, as node:net')
+  t.match(err?.message, /ECONNREFUSED/)
+  t.equal(err?.stack, `Error: ${err?.message}`, 'no stack captured (it would only show the dispatch)')
   t.equal(stream.takeError(), null, 'taking clears it')
 })
 
