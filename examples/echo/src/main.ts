@@ -1,5 +1,5 @@
 // npm start: a multithreaded echo server on $HOST:$PORT (default
-// 127.0.0.1:7000) with $THREADS workers (default: one per core);
+// 127.0.0.1:7000) with $THREADS workers (default: one per core but one);
 // BALANCE=reuseport: each worker accepts on its own SO_REUSEPORT listener.
 import { join } from 'node:path'
 import { createServer } from '@amy/server'

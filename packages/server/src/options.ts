@@ -13,7 +13,14 @@ export type { LoggerOption }
 export interface ServerOptions {
   /** The handler module every worker loads: a path or a file: URL. */
   handler: string | URL
-  /** Worker threads (default: os.availableParallelism()). */
+  /**
+   * Worker threads. Default: one per core but one, at least one
+   * (`os.availableParallelism() - 1`): the main thread (accept, hand-off,
+   * watchdog) and the kernel's network work keep a core. Measured on two
+   * cores, one worker served 1.37x more 64 B echoes and 1.1-2x more
+   * connections per CPU-second than two (docs/benchmarks.md, "Default
+   * threads").
+   */
   threads?: number
   /**
    * Logging, as in fastify: `false` (silent), a level string, pino options
@@ -120,6 +127,11 @@ function boolean(name: string, value: unknown): boolean {
   return value
 }
 
+/** One worker per core but one, at least one (see ServerOptions.threads). */
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism() - 1)
+}
+
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new ServerError('ERR_INVALID_ARG_TYPE', 'createServer options must be an object')
   void allOptionsListed
@@ -163,7 +175,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   }
   return {
     handler: handlerUrl,
-    threads: integer('threads', options.threads, Math.max(1, availableParallelism()), 1, 1024),
+    threads: integer('threads', options.threads, defaultThreads(), 1, 1024),
     logger,
     maxConnections: integer('maxConnections', options.maxConnections, 0, 0, 2 ** 31),
     maxConnectionsPerAddress,
