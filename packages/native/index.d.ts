@@ -37,8 +37,8 @@ export declare class NativePoller {
   pollNow(): number
   /** Opens the fd hand-off inbox; returns the id its notifications carry. */
   openInbox(): number
-  /** Moves handed-over fds into out; returns how many. */
-  takeHandedOver(out: Int32Array): number
+  /** Moves handed-over fds into out (and each one's hand-off tag into tags); returns how many. */
+  takeHandedOver(out: Int32Array, tags?: Float64Array): number
   /** close() also closes every fd still registered (and always the unclaimed inbox). */
   setOwnsSources(owns: boolean): void
 }
@@ -57,8 +57,8 @@ export declare class NativeRegistrar {
   cancelTimer(id: number): boolean
   /** bound 0 means unbounded. */
   openChannel(bound: number): NativeReceiver
-  /** Hands fds[0..count) to the poller's thread; false if it is closed (they stay the caller's). */
-  handOver(fds: Int32Array, count: number): boolean
+  /** Hands fds[0..count) to the poller's thread, each with `tag` (default 0); false if it is closed (they stay the caller's). */
+  handOver(fds: Int32Array, count: number, tag?: number): boolean
   /** Live registrations plus fds waiting in the inbox. */
   load(): number
   /** Whether a live source registration has this id. */
@@ -169,6 +169,8 @@ export interface NativeTlsContextOptions {
   sni?: Array<{ servername: string; key: string | Uint8Array; cert: string | Uint8Array; passphrase?: string }>
   /** 48 bytes: 16 name, 16 HMAC key, 16 AES key (node:tls's layout). */
   ticketKeys?: Uint8Array
+  /** Ms, integer in [0, 2^31): stored for whoever drives the sessions (0: none). */
+  handshakeTimeout?: number
 }
 
 /**
@@ -185,6 +187,8 @@ export declare class NativeTlsContext {
   readonly isServer: boolean
   /** The 48 ticket keys (servers); empty for clients. */
   readonly ticketKeys: Buffer
+  /** As given in the options (ms; 0: none). */
+  readonly handshakeTimeout: number
 }
 
 export interface NativePeerCertificate {

@@ -143,10 +143,14 @@ export class Poller {
     return this.#native.openInbox()
   }
 
-  /** Moves fds handed over to this poller into `out`; returns how many. Take until 0. */
-  takeFds(out: Int32Array): number {
+  /**
+   * Moves fds handed over to this poller into `out`, and each one's
+   * hand-off tag into `tags` (at least as long as `out`) if given; returns
+   * how many. Take until 0.
+   */
+  takeFds(out: Int32Array, tags?: Float64Array): number {
     this.#checkOpen()
-    return this.#native.takeHandedOver(out)
+    return this.#native.takeHandedOver(out, tags)
   }
 
   /** Detaches from the event loop; registrations stay. */

@@ -98,10 +98,12 @@ export class Registrar {
    * Hands `fds[0..count)` to the poller's thread (see `poller.openFdInbox`):
    * one call and at most one wake-up for a whole batch. Returns false if the
    * poller is closed or has no inbox: the fds are still yours then. On true
-   * they belong to the poller's thread.
+   * they belong to the poller's thread. Each fd carries `tag` (an integer
+   * in [0, 2^53), default 0) to `poller.takeFds`: say, which listener it
+   * came from.
    */
-  handOver(fds: Int32Array, count: number = fds.length): boolean {
-    return this.#native.handOver(fds, count)
+  handOver(fds: Int32Array, count: number = fds.length, tag = 0): boolean {
+    return this.#native.handOver(fds, count, tag)
   }
 
   /**

@@ -54,6 +54,13 @@ export interface TlsContextOptions {
   sni?: Readonly<Record<string, TlsIdentity>>
   /** Server: 48 bytes (16 name, 16 HMAC, 16 AES) sealing session tickets; default random per context. */
   ticketKeys?: Uint8Array
+  /**
+   * Server: ms a connection may take to complete its handshake (0, the
+   * default: no limit). TlsStream does not enforce it (it has no timers):
+   * it travels with the context to every thread for whoever serves the
+   * connections — @amy/server closes late ones with ERR_TLS_HANDSHAKE_TIMEOUT.
+   */
+  handshakeTimeout?: number
 }
 
 /** A TlsContext as plain data, for `postMessage`/`workerData`: `TlsContext.from(handle)` on another thread. */
@@ -122,6 +129,11 @@ export class TlsContext {
   /** True for a server context. */
   get isServer(): boolean {
     return this.#native.isServer
+  }
+
+  /** The `handshakeTimeout` option (ms; 0: none), also on contexts taken by handle. */
+  get handshakeTimeout(): number {
+    return this.#native.handshakeTimeout
   }
 
   /** The 48 bytes sealing this server context's session tickets (a copy). */
@@ -199,6 +211,12 @@ function normalize(options: TlsContextOptions, isServer: boolean): NativeTlsCont
     if (!(options.ticketKeys instanceof Uint8Array) || options.ticketKeys.length !== 48)
       throw new AmyError('ERR_INVALID_ARG_VALUE', 'ticketKeys must be 48 bytes')
     out.ticketKeys = options.ticketKeys
+  }
+  if (options.handshakeTimeout !== undefined) {
+    const ms = options.handshakeTimeout
+    if (typeof ms !== 'number') throw new AmyError('ERR_INVALID_ARG_TYPE', 'handshakeTimeout must be a number of ms')
+    if (!Number.isInteger(ms) || ms < 0 || ms > 2 ** 31 - 1) throw new AmyError('ERR_INVALID_ARG_VALUE', `handshakeTimeout must be an integer number of ms in [0, 2^31), got ${ms}`)
+    out.handshakeTimeout = ms
   }
   return out
 }

@@ -4,8 +4,9 @@
 // documented code (AMY_ERROR_CODES), never a crash, a hang or a silent default.
 import t, { type Test } from 'tap'
 import {
-  AMY_ERROR_CODES, FrameReader, FrameWriter, Interest, LineReader, Poller, Receiver, Registrar, Sender, SplicePipe, TcpListener, TcpStream, UnixListener,
+  AMY_ERROR_CODES, FrameReader, FrameWriter, Interest, LineReader, Poller, Receiver, Registrar, Sender, SplicePipe, TcpListener, TcpStream, TlsContext, UnixListener,
 } from '@amy/core'
+import { serverIdentity } from './tls-helpers'
 
 type Case = [what: string, call: () => unknown, code: string]
 
@@ -43,6 +44,8 @@ t.test('Poller', async t => {
     ['start twice', () => started.start(() => {}), 'ERR_POLLER_STARTED'],
     ['wait while started', () => started.wait(0), 'ERR_POLLER_STARTED'],
     ['takeFds without an Int32Array', () => new Poller().takeFds(bad([])), 'ERR_INVALID_ARG_TYPE'],
+    ['takeFds with tags not a Float64Array', () => new Poller().takeFds(new Int32Array(1), bad(new Int32Array(1))), 'ERR_INVALID_ARG_TYPE'],
+    ['takeFds with tags shorter than out', () => new Poller().takeFds(new Int32Array(4), new Float64Array(2)), 'ERR_INVALID_ARG_VALUE'],
   ])
 })
 
@@ -73,6 +76,9 @@ t.test('Registrar', async t => {
     ['Registrar.from a closed poller\'s handle (as another thread would)', () => Registrar.from(handle).register(listener, Interest.Read), 'ERR_POLLER_CLOSED'],
     ['handOver without an Int32Array', () => r.handOver(bad([1]), 1), 'ERR_INVALID_ARG_TYPE'],
     ['handOver count past the array', () => r.handOver(new Int32Array(1), 5), 'ERR_INVALID_ARG_VALUE'],
+    ['handOver with a negative tag', () => r.handOver(new Int32Array(0), 0, -1), 'ERR_INVALID_ARG_VALUE'],
+    ['handOver with a fractional tag', () => r.handOver(new Int32Array(0), 0, 1.5), 'ERR_INVALID_ARG_VALUE'],
+    ['handOver with a string tag', () => r.handOver(new Int32Array(0), 0, bad('1')), 'ERR_INVALID_ARG_TYPE'],
   ])
 })
 
@@ -161,4 +167,17 @@ t.test('framing', async t => {
     ['LineReader.push an object', () => lines.push(bad({})), 'ERR_INVALID_ARG_TYPE'],
     ['a line over maxLineLength', () => lines.push(Buffer.from('toolong')), 'ERR_LINE_TOO_LONG'],
   ])
+})
+
+t.test('TlsContext handshakeTimeout: an integer of ms, kept with the context for every thread', async t => {
+  const identity = serverIdentity()
+  check(t, [
+    ['handshakeTimeout -1', () => TlsContext.createServer({ ...identity, handshakeTimeout: -1 }), 'ERR_INVALID_ARG_VALUE'],
+    ['handshakeTimeout 1.5', () => TlsContext.createServer({ ...identity, handshakeTimeout: 1.5 }), 'ERR_INVALID_ARG_VALUE'],
+    ['handshakeTimeout 2^31', () => TlsContext.createServer({ ...identity, handshakeTimeout: 2 ** 31 }), 'ERR_INVALID_ARG_VALUE'],
+    ['handshakeTimeout a string', () => TlsContext.createServer({ ...identity, handshakeTimeout: bad('10') }), 'ERR_INVALID_ARG_TYPE'],
+  ])
+  const context = TlsContext.createServer({ ...identity, handshakeTimeout: 2500 })
+  t.equal(TlsContext.from(context.handle).handshakeTimeout, 2500, 'a context taken by handle has it')
+  t.equal(TlsContext.createServer(identity).handshakeTimeout, 0, 'default 0: no limit')
 })

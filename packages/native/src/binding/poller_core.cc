@@ -93,13 +93,14 @@ void PollerCore::forget_channel(uint64_t id) {
   if (!closed()) selector_.remove_user_event(id);
 }
 
-bool PollerCore::hand_over(const int32_t* fds, size_t count) {
+bool PollerCore::hand_over(const int32_t* fds, size_t count, uint64_t tag) {
   bool trigger;
   uint64_t inbox;
   {
     std::lock_guard lock(mutex_);
     if (closed() || inbox_id_ == 0) return false;
-    inbox_.insert(inbox_.end(), fds, fds + count);
+    inbox_.reserve(inbox_.size() + count);
+    for (size_t i = 0; i < count; i++) inbox_.push_back({fds[i], tag});
     trigger = !inbox_signaled_ && count > 0;
     if (trigger) inbox_signaled_ = true;
     inbox = inbox_id_;
@@ -127,10 +128,13 @@ uint64_t PollerCore::open_inbox() {
   return inbox_id_;
 }
 
-size_t PollerCore::take_handed_over(int32_t* out, size_t capacity) {
+size_t PollerCore::take_handed_over(int32_t* out, uint64_t* tags, size_t capacity) {
   std::lock_guard lock(mutex_);
   size_t n = inbox_.size() < capacity ? inbox_.size() : capacity;
-  std::copy(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(n), out);
+  for (size_t i = 0; i < n; i++) {
+    out[i] = inbox_[i].fd;
+    if (tags != nullptr) tags[i] = inbox_[i].tag;
+  }
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(n));
   // Drained: the next hand-off must wake the poller again.
   if (inbox_.empty()) inbox_signaled_ = false;
@@ -170,8 +174,8 @@ void PollerCore::close() {
       }
     }
     // Handed-over fds nobody took are always the poller's to close.
-    for (int32_t fd : inbox_) {
-      ::close(fd);
+    for (const HandedOver& handed : inbox_) {
+      ::close(handed.fd);
       closed_fds++;
     }
     inbox_.clear();

@@ -48,10 +48,13 @@ class PollerCore {
   // over; the poller's thread takes them in one call. Only the transition
   // from empty to non-empty triggers the inbox's user event, so a burst of
   // hand-offs wakes the poller once. Returns false if the poller is closed
-  // (the caller still owns the fds then).
-  bool hand_over(const int32_t* fds, size_t count);
+  // (the caller still owns the fds then). Each fd travels with the `tag`
+  // of its hand-off, an opaque number for the taker (the server tags a TLS
+  // listener's connections with its TLS context's id, plain ones with 0).
+  bool hand_over(const int32_t* fds, size_t count, uint64_t tag = 0);
   uint64_t open_inbox();                     // poller thread; returns the inbox's id
-  size_t take_handed_over(int32_t* out, size_t capacity);
+  // tags may be null (the tags are dropped); else it has room for capacity.
+  size_t take_handed_over(int32_t* out, uint64_t* tags, size_t capacity);
   // Live source registrations plus fds waiting in the inbox: the acceptor's
   // measure of a worker's load, read without a message.
   size_t load();
@@ -76,7 +79,11 @@ class PollerCore {
   std::unordered_map<uint64_t, int> sources_;  // registration id -> fd
   std::unordered_map<int, uint64_t> fds_;      // fd -> registration id
   std::unordered_map<uint64_t, std::weak_ptr<ChannelCore>> channels_;
-  std::vector<int32_t> inbox_;
+  struct HandedOver {
+    int32_t fd;
+    uint64_t tag;
+  };
+  std::vector<HandedOver> inbox_;
   uint64_t inbox_id_ = 0;
   bool inbox_signaled_ = false;
   bool owns_sources_ = false;

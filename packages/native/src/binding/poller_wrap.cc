@@ -1,6 +1,7 @@
 #include "binding/poller_wrap.h"
 
 #include <cmath>
+#include <vector>
 
 #include "binding/js_errors.h"
 
@@ -221,14 +222,28 @@ Napi::Value PollerWrap::OpenInbox(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(id));
 }
 
-// takeHandedOver(out: Int32Array) -> how many fds were written to out
+// takeHandedOver(out: Int32Array, tags?: Float64Array) -> how many fds (and
+// their hand-offs' tags) were written
 Napi::Value PollerWrap::TakeHandedOver(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!core_) throw amy_error(env, "ERR_POLLER_CLOSED", "the poller is closed");
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
     throw amy_error(env, "ERR_INVALID_ARG_TYPE", "out must be an Int32Array");
   auto out = info[0].As<Napi::Int32Array>();
-  size_t n = core_->take_handed_over(out.Data(), out.ElementLength());
+  uint64_t* tags = nullptr;
+  std::vector<uint64_t> tag_values;
+  Napi::Float64Array tags_out;
+  if (!info[1].IsUndefined()) {
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+      throw amy_error(env, "ERR_INVALID_ARG_TYPE", "tags must be a Float64Array");
+    tags_out = info[1].As<Napi::Float64Array>();
+    if (tags_out.ElementLength() < out.ElementLength())
+      throw amy_error(env, "ERR_INVALID_ARG_VALUE", "tags must have room for as many values as out");
+    tag_values.resize(out.ElementLength());
+    tags = tag_values.data();
+  }
+  size_t n = core_->take_handed_over(out.Data(), tags, out.ElementLength());
+  for (size_t i = 0; tags != nullptr && i < n; i++) tags_out[i] = static_cast<double>(tag_values[i]);
   return Napi::Number::New(env, static_cast<double>(n));
 }
 

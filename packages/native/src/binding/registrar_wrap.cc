@@ -155,7 +155,7 @@ Napi::Value RegistrarWrap::OpenChannel(const Napi::CallbackInfo& info) {
   return ChannelWraps::new_receiver(env, core_, channel);
 }
 
-// handOver(fds: Int32Array, count) -> false if the poller is closed (the
+// handOver(fds: Int32Array, count, tag = 0) -> false if the poller is closed (the
 // caller still owns the fds), true if they now belong to the poller's thread.
 Napi::Value RegistrarWrap::HandOver(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -165,7 +165,14 @@ Napi::Value RegistrarWrap::HandOver(const Napi::CallbackInfo& info) {
   double count = arg_number(info, 1, "count");
   if (count < 0 || count > static_cast<double>(fds.ElementLength()) || count != std::floor(count))
     throw amy_error(env, "ERR_INVALID_ARG_VALUE", "count must be an integer within fds");
-  bool ok = guarded(env, [&] { return core_->hand_over(fds.Data(), static_cast<size_t>(count)); });
+  uint64_t tag = 0;
+  if (!info[2].IsUndefined()) {
+    double value = arg_number(info, 2, "tag");
+    if (value < 0 || value > 9007199254740991.0 || value != std::floor(value))
+      throw amy_error(env, "ERR_INVALID_ARG_VALUE", "tag must be an integer in [0, 2^53)");
+    tag = static_cast<uint64_t>(value);
+  }
+  bool ok = guarded(env, [&] { return core_->hand_over(fds.Data(), static_cast<size_t>(count), tag); });
   return Napi::Boolean::New(env, ok);
 }
 

@@ -66,7 +66,7 @@ tls::Identity identity_option(Napi::Object o) {
 // { isServer, key, cert, passphrase, ca, minVersion, maxVersion (OpenSSL
 // version numbers), ciphers, alpn: string[], requestCert,
 // rejectUnauthorized, sni: [{ servername, key, cert, passphrase }],
-// ticketKeys }.
+// ticketKeys, handshakeTimeout (ms) }.
 tls::ContextOptions context_options(Napi::Object o) {
   tls::ContextOptions out;
   out.is_server = o.Get("isServer").ToBoolean().Value();
@@ -79,6 +79,13 @@ tls::ContextOptions context_options(Napi::Object o) {
   Napi::Value reject = o.Get("rejectUnauthorized");
   out.reject_unauthorized = reject.IsUndefined() ? true : reject.ToBoolean().Value();
   out.ticket_keys = string_option(o, "ticketKeys");
+  Napi::Value timeout = o.Get("handshakeTimeout");
+  if (!timeout.IsUndefined()) {
+    double ms = timeout.IsNumber() ? timeout.As<Napi::Number>().DoubleValue() : -1;
+    if (!(ms >= 0 && ms <= 2147483647.0) || ms != std::floor(ms))
+      throw amy_error(o.Env(), "ERR_INVALID_ARG_VALUE", "handshakeTimeout must be an integer number of ms in [0, 2^31)");
+    out.handshake_timeout_ms = static_cast<uint32_t>(ms);
+  }
   Napi::Value alpn = o.Get("alpn");
   if (alpn.IsArray()) {
     Napi::Array list = alpn.As<Napi::Array>();
@@ -128,6 +135,7 @@ class TlsContextWrap : public Napi::ObjectWrap<TlsContextWrap> {
                            InstanceAccessor<&TlsContextWrap::Id>("id"),
                            InstanceAccessor<&TlsContextWrap::IsServer>("isServer"),
                            InstanceAccessor<&TlsContextWrap::TicketKeys>("ticketKeys"),
+                           InstanceAccessor<&TlsContextWrap::HandshakeTimeout>("handshakeTimeout"),
                        });
   }
 
@@ -146,6 +154,9 @@ class TlsContextWrap : public Napi::ObjectWrap<TlsContextWrap> {
  private:
   Napi::Value Id(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(context_->id())); }
   Napi::Value IsServer(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), context_->is_server()); }
+  Napi::Value HandshakeTimeout(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), context_->handshake_timeout_ms());
+  }
   Napi::Value TicketKeys(const Napi::CallbackInfo& info) {
     const std::string& keys = context_->ticket_keys();
     return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<const uint8_t*>(keys.data()), keys.size());

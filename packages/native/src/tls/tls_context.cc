@@ -138,6 +138,7 @@ std::shared_ptr<TlsContext> TlsContext::create(const ContextOptions& options) {
   std::shared_ptr<TlsContext> self(new TlsContext());
   self->is_server_ = options.is_server;
   self->reject_unauthorized_ = options.reject_unauthorized;
+  self->handshake_timeout_ms_ = options.handshake_timeout_ms;
   for (const std::string& name : options.alpn) {
     if (name.empty() || name.size() > 255) throw TlsError(code::kInvalidOption, "each ALPN protocol name must be 1 to 255 bytes");
     self->alpn_wire_.push_back(static_cast<unsigned char>(name.size()));

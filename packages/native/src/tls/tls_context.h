@@ -37,6 +37,10 @@ struct ContextOptions {
   bool reject_unauthorized = true; // fail the handshake when verification fails
   std::map<std::string, Identity> sni;  // servername ("a.example", "*.example") -> identity
   std::string ticket_keys;         // 48 bytes (16 name, 16 HMAC, 16 AES) or empty: random
+  // Not used by OpenSSL or TlsSession: how long whoever drives this
+  // context's server sessions lets a handshake take (ms, 0: no limit). Kept
+  // here so that a thread which finds the context by id finds it too.
+  uint32_t handshake_timeout_ms = 0;
 };
 
 class TlsContext {
@@ -56,6 +60,7 @@ class TlsContext {
   bool reject_unauthorized() const { return reject_unauthorized_; }
   SSL_CTX* ssl_ctx() const { return ctx_.get(); }
   const std::string& ticket_keys() const { return ticket_keys_; }
+  uint32_t handshake_timeout_ms() const { return handshake_timeout_ms_; }
 
  private:
   TlsContext() = default;
@@ -75,6 +80,7 @@ class TlsContext {
   std::map<std::string, SslCtxPtr> sni_;  // lower-cased servername -> context
   std::vector<unsigned char> alpn_wire_;  // length-prefixed protocol names
   std::string ticket_keys_;
+  uint32_t handshake_timeout_ms_ = 0;
 };
 
 // Process-wide lookups from plain ids (what crosses threads) to live
