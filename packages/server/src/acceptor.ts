@@ -1,4 +1,4 @@
-import { Interest, Poller, TcpListener, TcpStream, UnixListener, type SocketAddress, type UnixSocketAddress } from '@amy/core'
+import { Interest, Poller, TcpListener, TcpStream, UnixListener, type SocketAddress, type TlsContext, type UnixSocketAddress } from '@amy/core'
 import type { BaseLogger as Logger } from 'pino'
 import type { AddressLimit } from './address-limit.js'
 import type { ListenTarget } from './listen-options.js'
@@ -12,6 +12,9 @@ const ACCEPT_BATCH = 256
 const RETRY_FIRST_MS = 10
 const RETRY_MAX_MS = 1000
 const LOG_EVERY_MS = 10_000
+// A replaced TLS context stays referenced this long, so fds tagged with its
+// id and still waiting in a worker's inbox find it (ms).
+const RETIRED_CONTEXT_MS = 60_000
 
 type Listener = TcpListener | UnixListener
 
@@ -26,6 +29,10 @@ type Listener = TcpListener | UnixListener
 export class Acceptor {
   readonly #poller = new Poller()
   readonly #listeners = new Map<number, Listener>()
+  // A TLS listener's context: its id tags the fds handed to workers (0: plain TCP).
+  readonly #tls = new Map<Listener, TlsContext>()
+  readonly #retired = new Set<TlsContext>()
+  readonly #retireTimers = new Set<NodeJS.Timeout>()
   readonly #fds = new Int32Array(ACCEPT_BATCH)
   // Peer host keys, filled by accept itself, only with a per-address limit.
   readonly #hosts: Uint32Array | undefined
@@ -64,8 +71,12 @@ export class Acceptor {
     })
   }
 
-  /** Binds (host already resolved to an IP) and starts accepting; Unix sockets are served the same way. */
-  listen(target: ListenTarget): SocketAddress | UnixSocketAddress {
+  /**
+   * Binds (host already resolved to an IP) and starts accepting; Unix
+   * sockets are served the same way. With `tls`, workers serve the
+   * listener's connections with that context.
+   */
+  listen(target: ListenTarget, tls?: TlsContext): SocketAddress | UnixSocketAddress {
     if (this.balance === 'reuseport' && target.kind === 'tcp') return this.#listenPerWorker(target)
     const listener: Listener =
       target.kind === 'unix'
@@ -79,9 +90,33 @@ export class Acceptor {
       throw err
     }
     this.#listeners.set(id, listener)
+    if (tls !== undefined) this.#tls.set(listener, tls)
     // Connections that arrived between bind and register are already queued.
     this.#acceptAll(listener)
     return listener.address()
+  }
+
+  /** How many listeners serve TLS. */
+  get tlsListeners(): number {
+    return this.#tls.size
+  }
+
+  /**
+   * Every TLS listener's connections accepted from now on use `context`;
+   * the old one is kept a while for fds already handed over with its id.
+   */
+  setSecureContext(context: TlsContext): void {
+    for (const [listener, old] of this.#tls) {
+      this.#tls.set(listener, context)
+      if (this.#retired.has(old)) continue
+      this.#retired.add(old)
+      const timer = setTimeout(() => {
+        this.#retireTimers.delete(timer)
+        this.#retired.delete(old)
+      }, RETIRED_CONTEXT_MS)
+      timer.unref()
+      this.#retireTimers.add(timer)
+    }
   }
 
   addresses(): Array<SocketAddress | UnixSocketAddress> {
@@ -138,7 +173,7 @@ export class Acceptor {
       if (this.#retryDelay > 0) this.#acceptRecovered()
       if (n === 0) return
       this.accepted += n
-      this.#distribute(fds, n, hosts)
+      this.#distribute(fds, n, hosts, this.#tls.get(listener)?.id ?? 0)
       if (n < fds.length) return
     }
   }
@@ -168,7 +203,8 @@ export class Acceptor {
     this.#lastLog = -Infinity
   }
 
-  #distribute(fds: Int32Array, n: number, hosts: Uint32Array | undefined): void {
+  /** `tag`: the TLS context id of the listener (0: plain TCP), handed over with each fd. */
+  #distribute(fds: Int32Array, n: number, hosts: Uint32Array | undefined, tag: number): void {
     const slots = this.slots
     const limit = this.addressLimit
     const loads = this.#loads
@@ -210,7 +246,7 @@ export class Acceptor {
       const count = this.#counts[w]!
       if (count === 0) continue
       const batch = this.#perWorker[w]!
-      if (!slots[w]!.registrar?.handOver(batch, count)) {
+      if (!slots[w]!.registrar?.handOver(batch, count, tag)) {
         // The worker died since we read its load: its fds are still ours.
         for (let i = 0; i < count; i++) {
           limit?.handOffFailed(w, batch[i]!)
@@ -230,6 +266,8 @@ export class Acceptor {
     clearTimeout(this.#retryTimer)
     for (const listener of this.#listeners.values()) listener.close()
     this.#listeners.clear()
+    for (const timer of this.#retireTimers) clearTimeout(timer)
+    this.#retireTimers.clear()
     this.#poller.close()
   }
 }

@@ -1,9 +1,11 @@
-import type { ByteStream, SocketAddress } from '@amy/core'
+import { TlsStream, type ByteStream, type SocketAddress } from '@amy/core'
 import type { Pipe } from './pipe.js'
 import type { Logger } from 'pino'
 import { ServerError } from './errors.js'
 import type { WorkerContext } from './handler-types.js'
 import { checkTopic, describe, invalidBytes } from './validate.js'
+import { STAT } from './stats.js'
+import { connectionTls, type ConnectionTls } from './tls.js'
 
 const READABLE = 1
 const WRITABLE = 2
@@ -41,8 +43,8 @@ export interface ConnectionHost {
   pipe(from: Connection, to: Connection): void
 }
 
-const STAT_BYTES_IN = 3
-const STAT_BYTES_OUT = 4
+const STAT_BYTES_IN = STAT.bytesIn
+const STAT_BYTES_OUT = STAT.bytesOut
 
 /**
  * What one queued chunk costs beyond its bytes (the Buffer view, its slot in
@@ -107,6 +109,8 @@ export class Connection<State = unknown, Data = unknown> {
   /** @internal */ lastActive: number
   /** @internal firstDataTimeout: the deadline (host clock) for a first byte; 0 once one came, or none */
   firstDataBy = 0
+  /** @internal a TLS handshake's deadline (host clock); 0 once done, or none */
+  handshakeBy = 0
   /** @internal */ topics: Set<string> | undefined
   /** @internal maxConnectionsPerAddress: its client address's counter (address-limit.ts); -1: not counted */
   addressSlot = -1
@@ -130,7 +134,11 @@ export class Connection<State = unknown, Data = unknown> {
   #closed = false
   #paused = false
   #readPending = false
+  // Not open yet: an outbound TCP connect, or a TLS handshake, under way.
   #connecting: boolean
+  #tcpPending: boolean
+  #tls: TlsStream | undefined
+  #tlsInfo: ConnectionTls | undefined
   #dirty = false
   #remote: SocketAddress | undefined
   // Reads held while an async hook of this connection is pending (not the
@@ -149,8 +157,19 @@ export class Connection<State = unknown, Data = unknown> {
     this.id = id
     this.stream = stream
     this.outbound = outbound
-    this.#connecting = outbound
+    this.#tls = stream instanceof TlsStream ? stream : undefined
+    this.#tcpPending = outbound
+    this.#connecting = outbound || this.#tls !== undefined
     this.lastActive = host.now
+  }
+
+  /**
+   * The TLS handshake's outcome (protocol, cipher, ALPN, servername,
+   * resumption, the peer's certificate); undefined on plain TCP. Known
+   * before `open` runs.
+   */
+  get tls(): ConnectionTls | undefined {
+    return this.#tlsInfo
   }
 
   /** The peer's IP address; undefined on a Unix socket. */
@@ -188,7 +207,7 @@ export class Connection<State = unknown, Data = unknown> {
     return this.#paused
   }
 
-  /** True until an outbound connection is established. */
+  /** True until an outbound connection is established (TLS: its handshake done). */
   get connecting(): boolean {
     return this.#connecting
   }
@@ -335,6 +354,9 @@ export class Connection<State = unknown, Data = unknown> {
   destroy(err?: Error): void {
     if (this.#closed) return
     this.#closed = true
+    if (this.#tls !== undefined && err !== undefined && (this.#handshaking || isTlsError(err))) {
+      this.#host.stats[STAT.tlsFailures] = this.#host.stats[STAT.tlsFailures]! + 1
+    }
     this.#queue = []
     this.#queued = 0
     this.#releaseTail()
@@ -408,16 +430,10 @@ export class Connection<State = unknown, Data = unknown> {
   onEvent(flags: number): void {
     if (this.#closed) return
     if (this.#connecting) {
-      if (flags & (ERROR | HANGUP)) {
-        this.destroy(this.stream.takeError() ?? new ServerError('ERR_CONNECTION_CLOSED', 'connect failed'))
-        return
-      }
-      if (!(flags & WRITABLE)) return
-      this.#connecting = false
-      this.#host.opened(this)
-      if (this.#closed) return
-      if (this.#queued > 0) this.flush()
-      else if (this.#ending) this.#sendFin()
+      if (!this.#establish(flags)) return
+      // The handshake may have read records past its end: no edge will
+      // announce them, so read now.
+      if (this.#tls !== undefined) flags |= READABLE
     }
     if (flags & ERROR) {
       const err = this.stream.takeError()
@@ -427,7 +443,11 @@ export class Connection<State = unknown, Data = unknown> {
       }
     }
     if (flags & WRITABLE) {
-      if (this.#queued > 0) this.flush()
+      // TLS keeps what the socket refused (at most about a record) itself:
+      // it goes first, and until it has, nothing else can.
+      if (this.#tls !== undefined && !this.#flushTls()) {
+        // still waiting for the socket (or destroyed)
+      } else if (this.#queued > 0) this.flush()
       else this.pipeIn?.targetWritableIdle()
     }
     if (flags & (READABLE | HANGUP) && !this.#closed) this.readable((flags & HANGUP) !== 0)
@@ -436,6 +456,61 @@ export class Connection<State = unknown, Data = unknown> {
   /** @internal the socket of an outbound connection whose host name resolved (registered under this.id). */
   attach(stream: ByteStream): void {
     this.stream = stream
+    this.#tls = stream instanceof TlsStream ? stream : undefined
+  }
+
+  /**
+   * Connecting: the TCP connect, then the TLS handshake. True once open
+   * (the `open` hook has run), false while it goes on or if it failed.
+   */
+  #establish(flags: number): boolean {
+    if (this.#tcpPending) {
+      if (flags & (ERROR | HANGUP)) {
+        this.destroy(this.stream.takeError() ?? new ServerError('ERR_CONNECTION_CLOSED', 'connect failed'))
+        return false
+      }
+      if (!(flags & WRITABLE)) return false
+      this.#tcpPending = false
+    }
+    const tls = this.#tls
+    if (tls !== undefined) {
+      try {
+        if (!tls.handshake()) return false
+      } catch (err) {
+        this.destroy(err as Error)
+        return false
+      }
+      this.handshakeBy = 0
+      this.#tlsInfo = connectionTls(tls)
+      this.#host.stats[STAT.tlsHandshakes] = this.#host.stats[STAT.tlsHandshakes]! + 1
+    }
+    this.#connecting = false
+    this.#host.opened(this)
+    if (this.#closed) return false
+    if (this.#queued > 0) this.flush()
+    else if (this.#ending) this.#sendFin()
+    return !this.#closed
+  }
+
+  /** A TLS handshake is under way (the TCP connection is up). */
+  get #handshaking(): boolean {
+    return this.#connecting && !this.#tcpPending
+  }
+
+  /** Sends what TLS holds; true when nothing is left. Both ends done and all out: closes. */
+  #flushTls(): boolean {
+    let done: boolean
+    try {
+      done = this.#tls!.flush()
+    } catch (err) {
+      this.destroy(err as Error)
+      return false
+    }
+    if (done && this.#finSent && this.#peerEnded) {
+      this.destroy()
+      return false
+    }
+    return done
   }
 
   /** @internal the source side of a splice saw end of stream. */
@@ -498,7 +573,9 @@ export class Connection<State = unknown, Data = unknown> {
         this.#readPending = true
         return
       }
-      if (n < buf.length && !this.#hangupSeen) return
+      // TLS may have stopped at a record with more in the socket: it reads
+      // on until the socket would block.
+      if (n < buf.length && !this.#hangupSeen && this.#tls === undefined) return
       if (reads === READS_PER_TURN || performance.now() - host.now > TURN_BUDGET_MS) {
         host.readNextTurn(this) // fairness: the others, and the loop, first
         return
@@ -587,7 +664,8 @@ export class Connection<State = unknown, Data = unknown> {
     this.#finSent = true
     // Both sides done: close() sends the FIN itself (after what the kernel
     // still holds), so the shutdown() call would be one syscall too many.
-    if (this.#peerEnded) {
+    // TLS first sends its close_notify (and what it still holds).
+    if (this.#peerEnded && this.#tls === undefined) {
       this.destroy()
       return
     }
@@ -595,7 +673,9 @@ export class Connection<State = unknown, Data = unknown> {
       this.stream.shutdown('write')
     } catch (err) {
       this.destroy(err as Error)
+      return
     }
+    if (this.#peerEnded && this.#tls!.pendingOutput === 0) this.destroy()
   }
 
   #onPeerEnd(): void {
@@ -603,7 +683,10 @@ export class Connection<State = unknown, Data = unknown> {
     this.#peerEnded = true
     this.#host.peerEnded(this)
     if (this.#closed) return
-    if (this.#finSent) this.destroy()
+    // (TLS: once its close_notify is out; see #flushTls.)
+    if (this.#finSent) {
+      if (this.#tls === undefined || this.#tls.pendingOutput === 0) this.destroy()
+    }
     // A pipe's destination ends when its source does (the pipe forwards
     // it), not when its own peer stops sending.
     else if (!this.#host.allowHalfOpen && this.pipeIn === undefined) this.end()
@@ -616,4 +699,9 @@ export class Connection<State = unknown, Data = unknown> {
     this.#remote = { address, port: this.stream.remotePort!, family: this.stream.remoteFamily! }
     return this.#remote
   }
+}
+
+function isTlsError(err: Error): boolean {
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' && code.startsWith('ERR_TLS_')
 }

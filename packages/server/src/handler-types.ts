@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { Connection } from './connection.js'
+import type { ConnectTlsOptions } from './tls.js'
 
 /**
  * The user's code: one module, loaded by every worker thread, whose default
@@ -82,6 +83,15 @@ export interface OutboundOptions {
    * limit but the kernel's (about two minutes on Linux).
    */
   timeout?: number
+  /**
+   * Speak TLS to the upstream (`true`: the defaults). The server's
+   * certificate is verified against `ca` (default: node:tls's root
+   * certificates) and `servername` (default: `host`); a failure closes the
+   * connection with its code (ERR_TLS_CERT_UNTRUSTED,
+   * ERR_TLS_CERT_ALTNAME_INVALID, ...) through `close(conn, err)`. `open`
+   * runs after the handshake, with `conn.tls` filled in.
+   */
+  tls?: ConnectTlsOptions | true
 }
 
 /**

@@ -15,6 +15,8 @@ export { publish, subscribe, unsubscribe, connect, pipe } from './worker-api.js'
 export { ServerError, type ServerErrorCode } from './errors.js'
 export { SERVER_ERROR_CODES } from './error-codes.js'
 export type { WorkerStats } from './stats.js'
+export type { ServerTlsOptions, ConnectTlsOptions, ConnectionTls } from './tls.js'
+export type { PeerCertificate, TlsIdentity, TlsVersion, Pem } from '@amy/core'
 export {
   PUBSUB_STAT,
   type PubSubAdapter,

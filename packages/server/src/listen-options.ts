@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { ServerError } from './errors.js'
+import { checkServerTlsOptions, type ServerTlsOptions } from './tls.js'
 
 /** Where listen() binds: TCP (`host`, `port`) or a Unix domain socket (`path`). */
 export interface ListenOptions {
@@ -25,13 +26,18 @@ export interface ListenOptions {
   reusePort?: boolean
   /** For an IPv6 host: do not also accept IPv4 (default false). */
   ipv6Only?: boolean
+  /**
+   * Serve TLS on this address: the handler sees plaintext, `open` runs
+   * once the handshake is done and `conn.tls` tells its outcome.
+   */
+  tls?: ServerTlsOptions
 }
 
 export type ListenTarget =
-  | { kind: 'tcp'; host: string; port: number; backlog: number | undefined; reusePort: boolean; ipv6Only: boolean }
-  | { kind: 'unix'; path: string; backlog: number | undefined }
+  | { kind: 'tcp'; host: string; port: number; backlog: number | undefined; reusePort: boolean; ipv6Only: boolean; tls: ServerTlsOptions | undefined }
+  | { kind: 'unix'; path: string; backlog: number | undefined; tls: ServerTlsOptions | undefined }
 
-const KEYS = new Set(['host', 'port', 'path', 'backlog', 'reusePort', 'ipv6Only'])
+const KEYS = new Set(['host', 'port', 'path', 'backlog', 'reusePort', 'ipv6Only', 'tls'])
 const TCP_ONLY = ['host', 'port', 'reusePort', 'ipv6Only'] as const
 
 function port(value: unknown): number {
@@ -75,7 +81,7 @@ export function parseListenArgs(first: unknown, second: unknown): ListenTarget {
     if (typeof first === 'string') {
       throw new ServerError('ERR_INVALID_ARG_TYPE', `listen(port, host): port must be a number, got the string '${first}' (use { path } for a Unix socket)`)
     }
-    return { kind: 'tcp', host: host(second) ?? '127.0.0.1', port: port(first), backlog: undefined, reusePort: false, ipv6Only: false }
+    return { kind: 'tcp', host: host(second) ?? '127.0.0.1', port: port(first), backlog: undefined, reusePort: false, ipv6Only: false, tls: undefined }
   }
   if (first === null || typeof first !== 'object') {
     throw new ServerError('ERR_INVALID_ARG_TYPE', `listen() takes (port, host?) or an options object, got ${first === null ? 'null' : typeof first}`)
@@ -85,6 +91,7 @@ export function parseListenArgs(first: unknown, second: unknown): ListenTarget {
   for (const key of Object.keys(options)) {
     if (!KEYS.has(key)) throw new ServerError('ERR_UNKNOWN_OPTION', `listen: unknown option '${key}' (known: ${[...KEYS].join(', ')})`)
   }
+  const tls = options['tls'] === undefined ? undefined : checkServerTlsOptions(options['tls'])
   if (options['path'] !== undefined) {
     const path = options['path']
     if (typeof path !== 'string') throw new ServerError('ERR_INVALID_ARG_TYPE', `path must be a string, got ${typeof path}`)
@@ -92,7 +99,7 @@ export function parseListenArgs(first: unknown, second: unknown): ListenTarget {
     for (const key of TCP_ONLY) {
       if (options[key] !== undefined) throw new ServerError('ERR_INVALID_ARG_VALUE', `listen: '${key}' does not go with 'path' (a Unix socket)`)
     }
-    return { kind: 'unix', path, backlog: backlog(options['backlog']) }
+    return { kind: 'unix', path, backlog: backlog(options['backlog']), tls }
   }
   return {
     kind: 'tcp',
@@ -101,6 +108,7 @@ export function parseListenArgs(first: unknown, second: unknown): ListenTarget {
     backlog: backlog(options['backlog']),
     reusePort: flag('reusePort', options['reusePort']),
     ipv6Only: flag('ipv6Only', options['ipv6Only']),
+    tls,
   }
 }
 

@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
-import { TcpStream } from '@amy/core'
+import { TcpStream, type ByteStream } from '@amy/core'
 import type { Connection } from './connection.js'
 import { ServerError } from './errors.js'
 
@@ -22,22 +22,21 @@ export function unconnected(): TcpStream {
 }
 
 /**
- * Resolves `host`, then connects `conn` to it: `register` puts the new
- * socket into the worker's poller under the connection's reserved id. A
- * failed lookup (ENOTFOUND, EAI_AGAIN) or connect closes the connection
- * with that error, as a refused connect does.
+ * Resolves `host`, then connects `conn` to it: `register` wraps the new
+ * socket (TLS) and puts it into the worker's poller under the connection's
+ * reserved id. A failed lookup (ENOTFOUND, EAI_AGAIN) or connect closes the
+ * connection with that error, as a refused connect does.
  */
-export function resolveThenConnect(conn: Connection, host: string, port: number, register: (stream: TcpStream) => void): void {
+export function resolveThenConnect(conn: Connection, host: string, port: number, register: (tcp: TcpStream) => ByteStream): void {
   lookup(host).then(
     ({ address }) => {
       if (conn.closed) return
-      let stream: TcpStream | undefined
+      let tcp: TcpStream | undefined
       try {
-        stream = TcpStream.connect({ host: address, port })
-        register(stream)
-        conn.attach(stream)
+        tcp = TcpStream.connect({ host: address, port })
+        conn.attach(register(tcp))
       } catch (err) {
-        stream?.close()
+        tcp?.close()
         conn.destroy(err as Error)
       }
     },

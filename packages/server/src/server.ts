@@ -18,6 +18,7 @@ import { cloneFailure } from './message-errors.js'
 import type { PostMessage, ReplyMessage } from './messages.js'
 import { checkTopic, describe, toBytes } from './validate.js'
 import { WorkerRequests } from './worker-requests.js'
+import { serverContext, type ServerTlsOptions } from './tls.js'
 
 // A worker that could not be replaced is tried again after this, doubling up to the max (ms).
 const REPLACE_RETRY_MS = 100
@@ -65,6 +66,10 @@ export interface ServerStats {
   bytesIn: number
   /** Bytes written to connections. */
   bytesOut: number
+  /** TLS handshakes completed (inbound and outbound). */
+  tlsHandshakes: number
+  /** TLS connections closed by an ERR_TLS_* error (handshake timeout included) or lost before their handshake completed. */
+  tlsFailures: number
   /** accept() calls that failed (EMFILE, ENFILE, ...); each is retried with backoff. */
   acceptFailures: number
   /** Workers that died (each was replaced). */
@@ -160,6 +165,8 @@ export class Server extends EventEmitter<ServerEvents> {
    * backlog, reusePort, ipv6Only })` for TCP, `listen({ path })` for a Unix
    * domain socket. Port 0 picks a free port: read it from the result or
    * address(). A host name is resolved with dns.lookup (its first address).
+   * With `tls: { key, cert, ... }` the address serves TLS (one TLS context
+   * for the address, shared by every worker).
    *
    * Errors: bad arguments reject with ERR_INVALID_ARG_TYPE /
    * ERR_INVALID_ARG_VALUE before anything starts; bind errors keep their
@@ -174,6 +181,11 @@ export class Server extends EventEmitter<ServerEvents> {
   async listen(first?: number | ListenOptions, second?: string): Promise<SocketAddress | UnixSocketAddress> {
     const target = parseListenArgs(first, second)
     this.#checkOpen()
+    if (target.tls !== undefined && target.kind === 'tcp' && this.#options.balance === 'reuseport') {
+      throw new ServerError('ERR_INVALID_ARG_VALUE', "listen: tls does not work with balance 'reuseport' yet (the workers' own listeners take no TLS context); use the default balance 'handoff'")
+    }
+    // Built before anything starts: bad certificates reject here.
+    const tls = target.tls === undefined ? undefined : serverContext(target.tls)
     const bindTarget = target.kind === 'tcp' ? { ...target, host: await resolveHost(target.host) } : target
     this.#checkOpen()
     if (!this.#starting) {
@@ -186,7 +198,7 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     let address: SocketAddress | UnixSocketAddress
     try {
-      address = this.#acceptor.listen(bindTarget)
+      address = this.#acceptor.listen(bindTarget, tls)
     } catch (err) {
       nameAddress(err, target, bindTarget.kind === 'tcp' ? bindTarget.host : undefined)
       if (this.#acceptor.addresses().length === 0) {
@@ -198,8 +210,25 @@ export class Server extends EventEmitter<ServerEvents> {
       throw err
     }
     this.#state = 'listening'
-    this.#options.logger.info({ ...address, threads: this.#options.threads }, 'listening')
+    this.#options.logger.info({ ...address, threads: this.#options.threads, tls: tls !== undefined }, 'listening')
     return address
+  }
+
+  /**
+   * Replaces the certificate (and every other TLS setting: `options` are
+   * listen's `tls` options, whole) of every address listening with TLS,
+   * without a restart: connections accepted from now on use it, open ones
+   * keep theirs. Synchronous, as node:tls's; bad options throw
+   * (ERR_INVALID_ARG_*, ERR_TLS_INVALID_*, ERR_TLS_KEY_MISMATCH) and change
+   * nothing. ERR_NO_TLS_LISTENER if no address listens with TLS.
+   */
+  setSecureContext(options: ServerTlsOptions): void {
+    const context = serverContext(options)
+    this.#checkRunning()
+    const acceptor = this.#acceptor
+    if (acceptor === undefined || acceptor.tlsListeners === 0) throw new ServerError('ERR_NO_TLS_LISTENER', 'setSecureContext(): no address listens with tls')
+    acceptor.setSecureContext(context)
+    this.#options.logger.info({ listeners: acceptor.tlsListeners }, 'TLS context replaced')
   }
 
   #checkOpen(): void {
@@ -235,6 +264,8 @@ export class Server extends EventEmitter<ServerEvents> {
       acceptFailures: (this.#acceptor?.acceptFailures ?? 0) + this.#workerSum(STAT.acceptFailures),
       bytesIn: sum('bytesIn'),
       bytesOut: sum('bytesOut'),
+      tlsHandshakes: sum('tlsHandshakes'),
+      tlsFailures: sum('tlsFailures'),
       workerCrashes: this.#slots.reduce((total, s) => total + s.crashes, 0),
       workerStalls: this.#slots.reduce((total, s) => total + s.stalls, 0),
       connectionsLostToCrashes: this.#slots.reduce((total, s) => total + s.lostConnections, 0),

@@ -18,9 +18,11 @@ export const STAT = {
   accepted: 9,
   rejected: 10, // over maxConnections: accepted and closed at once
   acceptFailures: 11,
+  tlsHandshakes: 12, // TLS handshakes completed (inbound and outbound)
+  tlsFailures: 13, // TLS connections closed by an ERR_TLS_* error or lost before their handshake completed
 } as const
 
-export const STAT_SLOTS = 12
+export const STAT_SLOTS = 14
 
 /** One worker's counters (see ServerStats). */
 export interface WorkerStats {
@@ -38,6 +40,13 @@ export interface WorkerStats {
   bytesOut: number
   /** Connections closed by an error (reset, handler threw, limits). */
   errors: number
+  /** TLS handshakes completed (inbound and outbound). */
+  tlsHandshakes: number
+  /**
+   * TLS connections closed by a TLS error (an ERR_TLS_* code, the handshake
+   * timeout included) or lost (reset, FIN) before their handshake completed.
+   */
+  tlsFailures: number
 }
 
 export function readStats(worker: number, slots: Float64Array): WorkerStats {
@@ -49,5 +58,7 @@ export function readStats(worker: number, slots: Float64Array): WorkerStats {
     bytesIn: slots[STAT.bytesIn]!,
     bytesOut: slots[STAT.bytesOut]!,
     errors: slots[STAT.errors]!,
+    tlsHandshakes: slots[STAT.tlsHandshakes]!,
+    tlsFailures: slots[STAT.tlsFailures]!,
   }
 }

@@ -1,12 +1,13 @@
 import type { Logger } from 'pino'
 import type { Connection } from './connection.js'
+import type { ConnectTlsOptions } from './tls.js'
 import { ServerError } from './errors.js'
 import type { OutboundOptions, PublishOptions, WorkerContext } from './handler-types.js'
 import { checkTopic, describe, toBytes } from './validate.js'
 
 /** What the context needs from the worker runtime. */
 export interface ContextHost {
-  connect(host: string, port: number, timeoutMs: number): Connection
+  connect(host: string, port: number, timeoutMs: number, tls: ConnectTlsOptions | true | undefined): Connection
   postMessage(message: unknown): void
 }
 
@@ -72,6 +73,6 @@ export class RuntimeContext<Data = unknown> implements WorkerContext<Data> {
     const { timeout = 0 } = options
     if (typeof timeout !== 'number') throw new ServerError('ERR_INVALID_ARG_TYPE', `options.timeout must be a number of ms, got ${describe(timeout)}`)
     if (!Number.isFinite(timeout) || timeout < 0 || timeout > 2 ** 31 - 1) throw new ServerError('ERR_INVALID_ARG_VALUE', `options.timeout must be a finite number of ms in [0, 2^31), got ${timeout}`)
-    return this.#host.connect(host, port, timeout) as Connection<any, Data>
+    return this.#host.connect(host, port, timeout, options.tls) as Connection<any, Data>
   }
 }
