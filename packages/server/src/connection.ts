@@ -1,4 +1,4 @@
-import { TlsStream, type ByteStream, type SocketAddress } from '@amy/core'
+import { TLS_ERROR_CODES, TlsStream, type ByteStream, type SocketAddress } from '@amy/core'
 import type { Pipe } from './pipe.js'
 import type { Logger } from 'pino'
 import { ServerError } from './errors.js'
@@ -701,7 +701,8 @@ export class Connection<State = unknown, Data = unknown> {
   }
 }
 
+const TLS_CODES = new Set<unknown>([...TLS_ERROR_CODES, 'ERR_TLS_HANDSHAKE_TIMEOUT'])
+
 function isTlsError(err: Error): boolean {
-  const code = (err as { code?: unknown }).code
-  return typeof code === 'string' && code.startsWith('ERR_TLS_')
+  return TLS_CODES.has((err as { code?: unknown }).code)
 }

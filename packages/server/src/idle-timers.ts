@@ -6,7 +6,7 @@ import { ServerError } from './errors.js'
 const IDLE_TICK_MS = 250
 
 /**
- * A worker's idle and first-data timeouts: one interval timer that runs
+ * A worker's idle, first-data and TLS handshake timeouts: one interval timer that runs
  * only while some connection has a timeout, and a scan of the connections
  * on each tick (no timer per connection).
  */
@@ -31,6 +31,13 @@ export class IdleTimers {
     if (this.timerId === 0) this.timerId = this.#registrar.setInterval(IDLE_TICK_MS)
   }
 
+  /** A TLS connection has `timeoutMs` (0: no limit) to finish its handshake. */
+  handshaking(conn: Connection, timeoutMs: number, now: number): void {
+    if (timeoutMs <= 0) return
+    conn.handshakeBy = now + timeoutMs
+    this.watch()
+  }
+
   /** A new connection takes the server's timeouts (first data: inbound only). */
   opened(conn: Connection, now: number): void {
     if (this.#idleTimeout > 0) conn.setTimeout(this.#idleTimeout)
@@ -45,6 +52,11 @@ export class IdleTimers {
   check(conns: Iterable<Connection>, now: number): void {
     let watched = 0
     for (const conn of conns) {
+      if (conn.handshakeBy > 0) {
+        watched++
+        if (now >= conn.handshakeBy) conn.destroy(new ServerError('ERR_TLS_HANDSHAKE_TIMEOUT', `connection ${conn.id} did not complete its TLS handshake in time`))
+        continue
+      }
       if (conn.firstDataBy > 0) {
         watched++
         if (now >= conn.firstDataBy) {

@@ -1,4 +1,4 @@
-import { Interest, TcpStream, type SenderHandle } from '@amy/core'
+import { Interest, TcpStream, TlsStream, type ByteStream, type SenderHandle } from '@amy/core'
 import type { Logger } from 'pino'
 import type { AddressRelease } from './address-limit.js'
 import { BatchLoop } from './batch-loop.js'
@@ -11,6 +11,7 @@ import { IdleTimers } from './idle-timers.js'
 import { armConnectTimeout, ipLiteral, resolveThenConnect, unconnected } from './outbound.js'
 import { Pipe, type PipeHost } from './pipe.js'
 import { STAT } from './stats.js'
+import { ClientContextCache, TlsContextCache, type ConnectTlsOptions } from './tls.js'
 import { RuntimeContext, type ContextHost } from './worker-context.js'
 import { WorkerPubSub, type PubSubLoop } from './worker-pubsub.js'
 
@@ -61,6 +62,9 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
   readonly #hooks: HookCaller
   readonly #idle: IdleTimers
   readonly #fds = new Int32Array(INBOX_BATCH)
+  readonly #tags = new Float64Array(INBOX_BATCH)
+  readonly #tlsContexts = new TlsContextCache()
+  readonly #clientContexts = new ClientContextCache()
   #closing: (() => void) | undefined
   /** balance 'reuseport': this worker's own listeners (set by worker-entry). */
   listeners: WorkerListeners | undefined
@@ -188,13 +192,20 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
     this.conns.delete(conn.id)
     const opened = !conn.connecting
     if (conn.topics) this.pubsub.unsubscribeAll(conn, conn.topics)
-    if (!conn.outbound) this.stats[STAT.inbound] = this.stats[STAT.inbound]! - 1
     if (conn.addressSlot >= 0) this.addressRelease?.release(conn.addressSlot)
-    if (opened || !conn.outbound) {
+    if (opened) {
+      if (!conn.outbound) this.stats[STAT.inbound] = this.stats[STAT.inbound]! - 1
       this.stats[STAT.connections] = this.stats[STAT.connections]! - 1
       this.stats[STAT.closed] = this.stats[STAT.closed]! + 1
     }
     if (err) this.stats[STAT.errors] = this.stats[STAT.errors]! + 1
+    if (!opened && !conn.outbound) {
+      // A TLS client that never finished its handshake: the handler never
+      // saw it, so no close hook; the count (tlsFailures) and this line tell.
+      if (err) this.log.debug({ conn: conn.id, err, remoteAddress: conn.remoteAddress }, 'TLS handshake failed')
+      if (this.#closing && this.conns.size === 0) this.#closing()
+      return
+    }
     const target = conn.pipeOut?.target
     if (target !== undefined && !target.closed) {
       // The other side of a pipe: flush what it has, then end it.
@@ -209,44 +220,74 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
 
   #takeConnections(): void {
     const fds = this.#fds
-    for (let n = this.poller.takeFds(fds); n > 0; n = this.poller.takeFds(fds)) {
-      for (let i = 0; i < n; i++) this.adopt(fds[i]!, this.addressRelease?.slotOf(fds[i]!) ?? -1)
+    const tags = this.#tags
+    for (let n = this.poller.takeFds(fds, tags); n > 0; n = this.poller.takeFds(fds, tags)) {
+      for (let i = 0; i < n; i++) this.adopt(fds[i]!, this.addressRelease?.slotOf(fds[i]!) ?? -1, tags[i]!)
     }
   }
 
   /**
    * Serves an accepted connection's fd (non-blocking, from the acceptor or
-   * this worker's listeners); `addressSlot`: its per-address counter, or -1.
+   * this worker's listeners); `addressSlot`: its per-address counter, or -1;
+   * `tlsContextId`: its listener's TLS context (the hand-off's tag), 0 for
+   * plain TCP.
    */
-  readonly adopt = (fd: number, addressSlot = -1): void => {
-    const stream = TcpStream.fromFd(fd, { adopt: false })
-    if (this.#closing) {
-      stream.close()
+  readonly adopt = (fd: number, addressSlot = -1, tlsContextId = 0): void => {
+    const tcp = TcpStream.fromFd(fd, { adopt: false })
+    const stream = this.#closing ? undefined : tlsContextId === 0 ? tcp : this.#serverTls(tcp, tlsContextId)
+    if (stream === undefined) {
+      tcp.close()
       if (addressSlot >= 0) this.addressRelease?.release(addressSlot)
       return
     }
-    const id = this.poller.registrar.register(stream, Interest.Both)
-    const conn = new Connection(this, id, stream, false)
+    const conn = new Connection(this, this.poller.registrar.register(stream, Interest.Both), stream, false)
     conn.addressSlot = addressSlot
-    this.conns.set(id, conn)
-    this.opened(conn)
+    this.conns.set(conn.id, conn)
+    // TLS: opened (the open hook, the counters) once its handshake is done.
+    if (stream === tcp) this.opened(conn)
+    else this.#idle.handshaking(conn, this.#tlsContexts.get(tlsContextId).handshakeTimeout, this.now)
+  }
+
+  /** The server side of a TLS listener's connection; undefined (counted) if its context is gone. */
+  #serverTls(tcp: TcpStream, contextId: number): TlsStream | undefined {
+    try {
+      return TlsStream.server(tcp, this.#tlsContexts.get(contextId))
+    } catch (err) {
+      this.stats[STAT.tlsFailures] = this.stats[STAT.tlsFailures]! + 1
+      this.log.error({ err }, "TLS connection dropped: its listener's context is gone")
+      return undefined
+    }
   }
 
   // ---- outbound connections and pipes --------------------------------------
 
   /** @internal use context.connect(). A host name is resolved first (outbound.ts); timeoutMs 0: none. */
-  connect(host: string, port: number, timeoutMs = 0): Connection {
+  connect(host: string, port: number, timeoutMs = 0, tls?: ConnectTlsOptions | true): Connection {
     if (this.#closing) throw new ServerError('ERR_SERVER_CLOSED', 'the server is closing')
     const registrar = this.poller.registrar
     const ip = ipLiteral(host)
+    // Bad tls options throw here, before any socket exists.
+    const secure = tls === undefined ? undefined : this.#clientContexts.get(tls, ip ?? host)
+    const wrap = (tcp: TcpStream): ByteStream => (secure === undefined ? tcp : TlsStream.client(tcp, secure.context, { servername: secure.servername }))
     let conn: Connection
     if (ip !== undefined) {
-      const stream = TcpStream.connect({ host: ip, port })
+      const tcp = TcpStream.connect({ host: ip, port })
+      let stream: ByteStream
+      try {
+        stream = wrap(tcp)
+      } catch (err) {
+        tcp.close()
+        throw err
+      }
       conn = new Connection(this, registrar.register(stream, Interest.Both), stream, true)
     } else {
       const id = registrar.reserveId()
       conn = new Connection(this, id, unconnected(), true)
-      resolveThenConnect(conn, host, port, stream => registrar.register(stream, Interest.Both, id))
+      resolveThenConnect(conn, host, port, tcp => {
+        const stream = wrap(tcp)
+        registrar.register(stream, Interest.Both, id)
+        return stream
+      })
     }
     this.conns.set(conn.id, conn)
     if (timeoutMs > 0) armConnectTimeout(conn, host, port, timeoutMs)
@@ -292,6 +333,11 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
         for (const conn of [...this.conns.values()]) conn.destroy()
       } else {
         for (const conn of [...this.conns.values()]) {
+          // A TLS client still in its handshake was never handed to the handler.
+          if (conn.connecting && !conn.outbound) {
+            conn.destroy()
+            continue
+          }
           conn.resume() // read (and drop) to the peer's end; see deliver()
           conn.endAfterHook() // a pending hook's writes are still delivered
         }
