@@ -2,6 +2,8 @@
 // driven by real clients, stopped with SIGTERM.
 import t from 'tap'
 import net from 'node:net'
+import tls from 'node:tls'
+import { readFileSync } from 'node:fs'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -57,4 +59,32 @@ t.test('npm start prints its address, echoes every byte, exits on SIGTERM', asyn
   const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'SIGTERM closes the server and the process exits 0')
+})
+
+t.test('with TLS_KEY/TLS_CERT it is a TLS echo server (node:tls client, 1 MiB byte for byte)', async t => {
+  const certs = join(__dirname, '..', '..', '..', 'packages', 'native', 'test', 'fixtures', 'tls')
+  const child = owned(spawn(process.execPath, [join(__dirname, '..', 'dist', 'main.js')], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', THREADS: '1', TLS_KEY: join(certs, 'server.key'), TLS_CERT: join(certs, 'server.crt') },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }))
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  const line = await new Promise<string>((resolve, reject) => {
+    child.stdout.setEncoding('utf8')
+    child.stdout.once('data', (d: string) => resolve(d))
+    child.once('exit', code => reject(new Error(`exited early with ${code}`)))
+  })
+  const match = /listening on 127\.0\.0\.1:(\d+) \(TLS\)/.exec(line)
+  t.ok(match, `ready line: ${line.trim()}`)
+  const payload = randomBytes(1 << 20)
+  const back = await new Promise<Buffer>((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: Number(match![1]), ca: readFileSync(join(certs, 'ca.crt')), servername: 'localhost' }, () => socket.end(payload))
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('end', () => resolve(Buffer.concat(chunks)))
+    socket.on('error', reject)
+  })
+  t.ok(back.equals(payload), '1 MiB echoed over TLS byte for byte')
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+  child.kill('SIGTERM')
+  t.equal(await exited, 0, 'SIGTERM: exit 0')
 })

@@ -1,8 +1,9 @@
 // Runs in every worker thread: each accepted connection gets an outbound
 // connection to the upstream, and conn.pipe() both ways moves the bytes (with
 // backpressure, forwarding end-of-stream; on Linux via splice(2), never
-// through JavaScript). Each side's state is the other side.
-import { defineHandler, type Connection } from '@amy/server'
+// through JavaScript; with TLS on a side, copied through the worker's read
+// buffer, decrypted and encrypted natively). Each side's state is the other side.
+import { defineHandler, type Connection, type ConnectTlsOptions } from '@amy/server'
 
 /** What main.ts passes as handlerData: the upstream, its host already an IP address. */
 export interface Upstream {
@@ -10,6 +11,8 @@ export interface Upstream {
   port: number
   /** As the user wrote it, for messages. */
   label: string
+  /** TLS to the upstream (UPSTREAM_TLS=1). */
+  tls?: ConnectTlsOptions
 }
 
 let upstream: Upstream
@@ -21,7 +24,7 @@ export default defineHandler<Connection, Upstream>({
 
   open(client) {
     if (client.outbound) return // the upstream side connected: the pipes already run
-    const up = client.context.connect({ host: upstream.host, port: upstream.port })
+    const up = client.context.connect({ host: upstream.host, port: upstream.port, tls: upstream.tls })
     up.state = client
     client.state = up
     client.pipe(up) // bytes written before the connect completes are queued

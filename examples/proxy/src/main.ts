@@ -3,9 +3,15 @@
 // $UPSTREAM_HOST:$UPSTREAM_PORT (UPSTREAM_PORT required; UPSTREAM_HOST
 // defaults to 127.0.0.1 and is resolved once, at start), with $THREADS
 // workers (default: one per core).
+//
+// TLS: TLS_KEY and TLS_CERT (PEM files) terminate TLS from clients;
+// UPSTREAM_TLS=1 speaks TLS to the upstream, verified against UPSTREAM_CA
+// (a PEM file; default: node's root certificates) and UPSTREAM_SERVERNAME
+// (default: UPSTREAM_HOST).
+import { readFileSync } from 'node:fs'
 import { lookup } from 'node:dns/promises'
 import { join } from 'node:path'
-import { createServer } from '@amy/server'
+import { createServer, type ServerTlsOptions } from '@amy/server'
 import type { Upstream } from './handler.js'
 
 function fail(message: string): never {
@@ -31,6 +37,13 @@ async function main(): Promise<void> {
   }
   const label = `${upstreamHost}:${upstreamPort}`
   const upstream: Upstream = { host: address, port: upstreamPort, label }
+  if (process.env.UPSTREAM_TLS === '1') {
+    const ca = process.env.UPSTREAM_CA
+    upstream.tls = { servername: process.env.UPSTREAM_SERVERNAME ?? upstreamHost, ...(ca && { ca: readFileSync(ca, 'utf8') }) }
+  }
+  const { TLS_KEY: key, TLS_CERT: cert } = process.env
+  if (!key !== !cert) fail('TLS_KEY and TLS_CERT go together (PEM files)')
+  const tls: ServerTlsOptions | undefined = key && cert ? { key: readFileSync(key), cert: readFileSync(cert) } : undefined
 
   const server = createServer({ handler: join(__dirname, 'handler.js'), threads, handlerData: upstream })
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -40,11 +53,11 @@ async function main(): Promise<void> {
   }
   let listening
   try {
-    listening = await server.listen({ host, port, backlog: 4096 })
+    listening = await server.listen({ host, port, backlog: 4096, tls })
   } catch (err) {
     fail(`failed to start: ${(err as Error).message}`)
   }
-  console.log(`proxy listening on ${listening.address}:${listening.port} -> ${label}`)
+  console.log(`proxy listening on ${listening.address}:${listening.port} -> ${label}${tls ? ' (TLS terminated)' : ''}${upstream.tls ? ' (TLS upstream)' : ''}`)
 }
 
 void main()

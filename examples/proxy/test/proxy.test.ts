@@ -65,6 +65,8 @@ interface Proxy {
   port: number
   exited: Promise<number | string | null>
   stderr: () => string
+  /** The ready line. */
+  stdout: string
 }
 
 function spawnProxy(env: Record<string, string | undefined>): { child: ChildProcess; exited: Promise<number | string | null>; stderr: () => string } {
@@ -79,8 +81,8 @@ function spawnProxy(env: Record<string, string | undefined>): { child: ChildProc
   return { child, exited, stderr: () => err }
 }
 
-async function startProxy(t: TestT, upstreamPort: number, upstreamHost = '127.0.0.1'): Promise<Proxy> {
-  const { child, exited, stderr } = spawnProxy({ UPSTREAM_HOST: upstreamHost, UPSTREAM_PORT: String(upstreamPort) })
+async function startProxy(t: TestT, upstreamPort: number, upstreamHost = '127.0.0.1', env: Record<string, string> = {}): Promise<Proxy> {
+  const { child, exited, stderr } = spawnProxy({ UPSTREAM_HOST: upstreamHost, UPSTREAM_PORT: String(upstreamPort), ...env })
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
@@ -93,10 +95,10 @@ async function startProxy(t: TestT, upstreamPort: number, upstreamHost = '127.0.
     10000,
     'the proxy ready line',
   )
-  const match = /^proxy listening on 127\.0\.0\.1:(\d+) -> (\S+)$/m.exec(line)
+  const match = /^proxy listening on 127\.0\.0\.1:(\d+) -> (\S+)( \(TLS terminated\))?$/m.exec(line)
   t.ok(match, `ready line: ${line.trim()}`)
   t.equal(match?.[2], `${upstreamHost}:${upstreamPort}`, 'it names the upstream')
-  return { child, port: Number(match![1]), exited, stderr }
+  return { child, port: Number(match![1]), exited, stderr, stdout: line }
 }
 
 async function stopProxy(t: TestT, proxy: Proxy): Promise<void> {
@@ -315,6 +317,23 @@ t.test('in front of a real redis-server', { skip: skipRedis }, async t => {
     .filter(f => f[0] === 'SET' || f[0] === 'GET')
   t.same(rows.map(r => r[0]).sort(), ['GET', 'SET'], `one row per test: ${rows.map(r => `${r[0]} ${r[1]} req/s`).join(', ')}`)
   for (const r of rows) t.ok(Number(r[1]) > 0, `${r[0]}: ${r[1]} requests/s through the proxy`)
-
   await stopProxy(t, proxy)
+
+  // The same, with the proxy terminating TLS (TLS_KEY/TLS_CERT): redis-cli
+  // and redis-benchmark speak TLS to it, it speaks plain RESP to redis.
+  const certs = join(__dirname, '..', '..', '..', 'packages', 'native', 'test', 'fixtures', 'tls')
+  const tlsProxy = await startProxy(t, redisPort, '127.0.0.1', { TLS_KEY: join(certs, 'server.key'), TLS_CERT: join(certs, 'server.crt') })
+  t.match(tlsProxy.stdout, /TLS terminated/, 'it says it terminates TLS')
+  const tlsArgs = ['-p', String(tlsProxy.port), '--tls', '--cacert', join(certs, 'ca.crt'), '--sni', 'localhost']
+  const tlsGet = await run('redis-cli', [...tlsArgs, 'get', 'amy:k'], 10000)
+  t.equal(tlsGet.stdout.trim(), 'v through the proxy', `GET over TLS through the proxy${tlsGet.stderr ? `: ${tlsGet.stderr}` : ''}`)
+  const tlsBench = await run('redis-benchmark', [...tlsArgs, '-t', 'set,get', '-n', '20000', '-c', '20', '--csv'], 120000)
+  t.equal(tlsBench.code, 0, `redis-benchmark --tls exited 0${tlsBench.code === 0 ? '' : `: ${tlsBench.stderr}`}`)
+  const tlsRows = tlsBench.stdout
+    .split('\n')
+    .map(l => l.split(',').map(f => f.replace(/^"|"$/g, '')))
+    .filter(f => f[0] === 'SET' || f[0] === 'GET')
+  t.same(tlsRows.map(r => r[0]).sort(), ['GET', 'SET'], `over TLS: ${tlsRows.map(r => `${r[0]} ${r[1]} req/s`).join(', ')}`)
+  for (const r of tlsRows) t.ok(Number(r[1]) > 0, `${r[0]}: ${r[1]} requests/s over TLS through the proxy`)
+  await stopProxy(t, tlsProxy)
 })
