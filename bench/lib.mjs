@@ -16,10 +16,11 @@ export const RESULTS = path.join(BENCH, 'results')
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /** Compiles bench/<src> into bench/.build/<name> with cc -O2 (once per call; it is fast). */
-export function buildC(src, name, extra = []) {
+export function buildC(src, name, extra = [], libs = []) {
   fs.mkdirSync(BUILD, { recursive: true })
   const out = path.join(BUILD, name)
-  const args = ['-O2', '-Wall', ...extra, '-o', out, path.join(BENCH, src)]
+  // Libraries after the source: with --as-needed (Debian's default) they are dropped otherwise.
+  const args = ['-O2', '-Wall', ...extra, '-o', out, path.join(BENCH, src), ...libs]
   try {
     execFileSync('cc', args, { stdio: ['ignore', 'inherit', 'inherit'] })
   } catch {

@@ -6,6 +6,7 @@
 //   node bench/run.mjs --rounds 5 --scenarios a,c
 //   node bench/run.mjs --mode chat --with-c node:net chat vs amy chat (vs C), 1000 clients / 10 rooms
 //   node bench/run.mjs --mode proxy --with-c  64 B echo and bulk through node:net / amy / C splice proxies
+//   node bench/run.mjs --mode tls --with-c    TLS echo 64 B / 16 KiB and full handshakes: node:tls / amy / C OpenSSL
 //   node bench/run.mjs --threads 1,2        every server but A once per THREADS value
 //   node bench/run.mjs --server 'base=node x.js' --server 'new=node y.js'
 //   node bench/run.mjs --add 'amy 2t=THREADS=2 node examples/echo/dist/main.js'
@@ -39,7 +40,10 @@ const TOOLS = {
   loadgen: { src: 'loadgen.c' },
   chatgen: { src: 'chatgen.c' },
   bulkgen: { src: 'bulkgen.c' },
+  tlsgen: { src: 'tlsgen.c', libs: ['-lssl', '-lcrypto'] },
 }
+// TLS mode: every server gets the repository's test certificate (EC P-256).
+const TLS_CERTS = path.join(ROOT, 'packages', 'native', 'test', 'fixtures', 'tls')
 
 // What each mode measures. A scenario names its load generator and how to
 // read its JSON line into one record: rate, per server CPU-second, latency,
@@ -76,11 +80,23 @@ const MODES = {
     // Every proxy forwards to this C echo server (one thread), started once.
     upstream: { label: 'upstream', src: 'c/c_echo_epoll.c', bin: 'c_echo_epoll', cflags: ['-pthread'], args: '--mode reuseport --threads 1' },
   },
+  // TLS 1.3 (tlsgen's default): echo after the handshake (done in the ramp-up), and full handshakes (no resumption).
+  tls: {
+    scenarios: {
+      a: { what: 'TLS echo 64 B, pipeline 1, 100 conns', unit: 'msgs/s', per: 'msg', tool: 'tlsgen', args: ['--mode', 'echo', '--conns', '100', '--size', '64', '--pipeline', '1'] },
+      c: { what: 'TLS echo 16 KiB, pipeline 4, 50 conns', unit: 'msgs/s', per: 'msg', tool: 'tlsgen', args: ['--mode', 'echo', '--conns', '50', '--size', '16384', '--pipeline', '4'] },
+      h: { what: '32 loops of connect, full TLS handshake, 64 B echo, close', unit: 'handshakes/s', per: 'handshake', tool: 'tlsgen', args: ['--mode', 'handshake', '--conns', '32'] },
+    },
+    defaultScenarios: 'a,c,h',
+    servers: ['node:tls=node bench/node-tls-echo.cjs', 'amy echo=node examples/echo/dist/main.js'],
+    reference: { label: 'c-tls', src: 'c/c_tls_echo.c', bin: 'c_tls_echo', cflags: [], libs: ['-lssl', '-lcrypto'], args: '' },
+    env: { TLS_KEY: path.join(TLS_CERTS, 'server.key'), TLS_CERT: path.join(TLS_CERTS, 'server.crt') },
+  },
 }
 const READY_LINE = /listening on|READY/i
 
 const USAGE = `usage: node bench/run.mjs [options]
-  --mode echo|chat|proxy  what to measure                               [echo]
+  --mode echo|chat|proxy|tls  what to measure                           [echo]
   --server 'LABEL=CMD'  a server to measure (repeatable; replaces the defaults; the first is A);
                         the label is everything before the first '='
   --add 'LABEL=CMD'     a server measured next to the defaults (repeatable)
@@ -178,9 +194,9 @@ function fail(msg, code = 1) {
 
 const log = (msg) => console.error(msg)
 
-function build(src, name, extra = []) {
+function build(src, name, extra = [], libs = []) {
   try {
-    return buildC(src, name, extra)
+    return buildC(src, name, extra, libs)
   } catch (err) {
     fail(err.message)
   }
@@ -188,7 +204,7 @@ function build(src, name, extra = []) {
 
 /** Builds a C reference server; its spec runs the binary from the repository root. */
 function referenceSpec(ref, label = ref.label) {
-  build(ref.src, ref.bin, ref.cflags)
+  build(ref.src, ref.bin, ref.cflags, ref.libs)
   return { label, cmd: `bench/.build/${ref.bin}${ref.args ? ` ${ref.args}` : ''}` }
 }
 
@@ -328,6 +344,7 @@ const FAULTS = {
   loadgen: ['corrupt', 'errors', 'connect_failures'],
   chatgen: ['corrupt', 'lost', 'gaps', 'out_of_order', 'misrouted', 'errors'],
   bulkgen: ['corrupt', 'errors'],
+  tlsgen: ['corrupt', 'errors', 'connect_failures', 'handshake_failures'],
 }
 
 /** One run of scenario `s` against `srv`: the tool's JSON plus rate, per_cpu_s, srv_cpu, lg_cpu, other_cpu. */
@@ -353,7 +370,7 @@ async function measure(opts, srv, s) {
     Object.assign(rec, await runTool(sc.tool, args, (opts.warmup + opts.duration + 60) * 1000))
     const j = rec.json
     if (j) {
-      rec.rate = j.msgs_per_s ?? j.conns_per_s
+      rec.rate = j.msgs_per_s ?? j.conns_per_s ?? j.handshakes_per_s
       if (sc.tool === 'chatgen') rec.rate = j.deliveries_per_s
       rec.per_cpu_s = j.srv_cpu > 0 ? rec.rate / j.srv_cpu : NaN
     }
@@ -462,7 +479,7 @@ function writeDoc(section) {
 
 async function bench(opts) {
   const tools = new Set(opts.scenarios.map((s) => opts.mode.scenarios[s].tool))
-  for (const t of tools) build(TOOLS[t].src, t)
+  for (const t of tools) build(TOOLS[t].src, t, [], TOOLS[t].libs)
   const specs = [...opts.servers]
   if (opts.withC) specs.push(referenceSpec(opts.mode.reference))
   const stamp = new Date().toISOString().replace(/\..*/, '').replace(/:/g, '-') + 'Z'
@@ -482,7 +499,7 @@ async function bench(opts) {
   if (busy > 0.25) log(`note: ${busy.toFixed(2)} cores were busy before the run started (other processes); expect noisier numbers, and see "other cpu"`)
   // Proxy mode: one upstream echo server behind every proxy, not measured.
   let upstream
-  const serverEnv = {}
+  const serverEnv = { ...opts.mode.env }
   if (opts.mode.upstream) {
     upstream = new Server(referenceSpec(opts.mode.upstream))
     try {

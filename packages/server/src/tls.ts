@@ -1,4 +1,4 @@
-import { TlsContext, type Pem, type PeerCertificate, type TlsContextHandle, type TlsIdentity, type TlsStream, type TlsVersion } from '@amy/core'
+import { TlsContext, type Pem, type PeerCertificate, type TlsContextHandle, type TlsContextOptions, type TlsStream, type TlsVersion } from '@amy/core'
 import { ServerError } from './errors.js'
 import { describe } from './validate.js'
 
@@ -16,33 +16,11 @@ import { describe } from './validate.js'
  * (ERR_TLS_INVALID_KEY, ERR_TLS_INVALID_CERT, ERR_TLS_KEY_MISMATCH,
  * ERR_TLS_INVALID_CA, ERR_TLS_INVALID_CIPHERS, ERR_TLS_INVALID_OPTION).
  */
-export interface ServerTlsOptions {
+export interface ServerTlsOptions extends Omit<TlsContextOptions, 'key' | 'cert' | 'handshakeTimeout'> {
   /** PEM private key. */
   key: Pem
   /** PEM certificate, optionally followed by its chain. */
   cert: Pem
-  /** The key's passphrase, if it is encrypted. */
-  passphrase?: string
-  /** CAs trusted for client certificates (with `requestCert`). */
-  ca?: Pem | readonly Pem[]
-  /** Lowest protocol version (default TLSv1.2). */
-  minVersion?: TlsVersion
-  /** Highest protocol version (default TLSv1.3). */
-  maxVersion?: TlsVersion
-  /** OpenSSL cipher string; `TLS_*` names are TLS 1.3 suites (node:tls's syntax). */
-  ciphers?: string
-  /** ALPN protocols in preference order; a client with none in common fails the handshake. */
-  alpn?: readonly string[]
-  /** node:tls's name for `alpn`. */
-  ALPNProtocols?: readonly string[]
-  /** Ask clients for a certificate (see `conn.tls.peerCertificate`). */
-  requestCert?: boolean
-  /** With requestCert: refuse clients whose certificate does not verify against `ca` (default true). */
-  rejectUnauthorized?: boolean
-  /** A certificate per servername (SNI); `*.example.com` covers one label. */
-  sni?: Readonly<Record<string, TlsIdentity>>
-  /** 48 bytes sealing session tickets (default random per context): share them to resume across processes. */
-  ticketKeys?: Uint8Array
   /**
    * Ms a client may take from accept to the end of its handshake; then the
    * connection is closed with ERR_TLS_HANDSHAKE_TIMEOUT and counted
