@@ -77,7 +77,8 @@ export class Acceptor {
    * listener's connections with that context.
    */
   listen(target: ListenTarget, tls?: TlsContext): SocketAddress | UnixSocketAddress {
-    if (this.balance === 'reuseport' && target.kind === 'tcp') return this.#listenPerWorker(target)
+    // The workers' own listeners take no TLS context: TLS listeners hand off, as Unix sockets do.
+    if (this.balance === 'reuseport' && target.kind === 'tcp' && tls === undefined) return this.#listenPerWorker(target)
     const listener: Listener =
       target.kind === 'unix'
         ? UnixListener.bind({ path: target.path, backlog: target.backlog })

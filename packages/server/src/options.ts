@@ -77,7 +77,8 @@ export interface ServerOptions {
    * connections by a hash of their addresses: no hop through this thread,
    * cheaper under connection churn, but blind to load and to a stalled
    * worker (it keeps its share until the watchdog replaces it). Unix
-   * sockets always use 'handoff'. See docs/benchmarks.md for where each wins.
+   * sockets and TLS listeners always use 'handoff'. See docs/benchmarks.md
+   * for where each wins.
    */
   balance?: 'handoff' | 'reuseport'
 }

@@ -181,9 +181,6 @@ export class Server extends EventEmitter<ServerEvents> {
   async listen(first?: number | ListenOptions, second?: string): Promise<SocketAddress | UnixSocketAddress> {
     const target = parseListenArgs(first, second)
     this.#checkOpen()
-    if (target.tls !== undefined && target.kind === 'tcp' && this.#options.balance === 'reuseport') {
-      throw new ServerError('ERR_INVALID_ARG_VALUE', "listen: tls does not work with balance 'reuseport' yet (the workers' own listeners take no TLS context); use the default balance 'handoff'")
-    }
     // Built before anything starts: bad certificates reject here.
     const tls = target.tls === undefined ? undefined : serverContext(target.tls)
     const bindTarget = target.kind === 'tcp' ? { ...target, host: await resolveHost(target.host) } : target

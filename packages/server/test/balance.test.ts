@@ -1,6 +1,9 @@
 // balance: 'reuseport' — every worker accepts from its own SO_REUSEPORT
 // listener (worker-listeners.ts) instead of the main thread's hand-off.
 import t from 'tap'
+import tls from 'node:tls'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createServer } from '@amy/server'
 import { LineClient, captureLogger, fixture, sleep, started, until } from './helpers'
 
@@ -90,4 +93,21 @@ t.test('reuseport: close() stops every worker listener; the port is free again',
   t.teardown(() => again.close({ force: true }))
   const address = await again.listen({ port })
   t.equal(address.port, port)
+})
+
+t.test("reuseport: a TLS listener is served with TLS (it hands off, as Unix sockets do)", { skip: !linux && 'Linux only' }, async t => {
+  const certDir = join(__dirname, '..', '..', 'native', 'test', 'fixtures', 'tls')
+  const pem = (name: string): string => readFileSync(join(certDir, name), 'utf8')
+  const server = createServer({ handler: fixture('echo.js'), threads: 2, balance: 'reuseport' })
+  t.teardown(() => server.close({ force: true }))
+  const { port } = await server.listen({ port: 0, tls: { key: pem('server.key'), cert: pem('server.crt') } })
+  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: pem('ca.crt'), servername: 'localhost' }, () => resolve(s))
+    s.once('error', reject)
+    t.teardown(() => s.destroy())
+  })
+  t.ok(socket.authorized, 'the handshake completed with the server certificate')
+  socket.write('over tls')
+  const echoed = await new Promise<string>(resolve => socket.once('data', (d: Buffer) => resolve(d.toString())))
+  t.equal(echoed, 'over tls')
 })
