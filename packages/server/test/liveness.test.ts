@@ -3,6 +3,7 @@
 // no new connections, is terminated after stallTimeout and replaced; close()
 // terminates what does not stop; signals end the process.
 import t from 'tap'
+import type { Test } from 'tap'
 import net from 'node:net'
 import { rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -98,14 +99,20 @@ t.test('setupTimeout: a setup() that never settles (or loops) makes listen() rej
   t.throws(() => createServer({ handler: fixture('echo.js'), stallTimeout: 100 }), { code: 'ERR_INVALID_ARG_VALUE' }, 'stallTimeout under 500 ms')
 })
 
-t.test('a worker whose replacement fails is retried with backoff until it serves again', async t => {
-  const marker = join(tmpdir(), `amy-fragile-${process.pid}-${Date.now()}`)
+/** fragile.js on 2 workers (a replacement's setup() fails while `marker` exists), a client on each. */
+async function fragileServer(t: Test) {
+  const marker = join(tmpdir(), `amy-fragile-${process.pid}-${Date.now()}-${Math.random()}`)
   t.teardown(() => rmSync(marker, { force: true }))
   const [logger, lines] = captureLogger()
   const [server, port] = await started(t, { handler: fixture('fragile.js'), threads: 2, logger, handlerData: { failIfExists: marker } })
   const clients = await Promise.all(Array.from({ length: 2 }, () => LineClient.connect(port)))
   t.teardown(() => { for (const c of clients) c.destroy() })
   const workers = await Promise.all(clients.map(c => c.request('worker')))
+  return { marker, lines, server, port, clients, workers }
+}
+
+t.test('a worker whose replacement fails is retried with backoff until it serves again', async t => {
+  const { marker, lines, server, port, clients, workers } = await fragileServer(t)
   writeFileSync(marker, '')
   clients[workers.indexOf('worker 0')]!.send('crash')
   await until(() => lines.filter(l => l['msg'] === 'could not replace a dead worker; retrying').length >= 2, 15_000, 'two failed replacements')
@@ -123,13 +130,7 @@ t.test('a worker whose replacement fails is retried with backoff until it serves
 })
 
 t.test('publishing while a peer worker is dead and not yet replaced is logged once, not once per publish; the replacement gets publishes again', async t => {
-  const marker = join(tmpdir(), `amy-fragile-pub-${process.pid}-${Date.now()}`)
-  t.teardown(() => rmSync(marker, { force: true }))
-  const [logger, lines] = captureLogger()
-  const [server, port] = await started(t, { handler: fixture('fragile.js'), threads: 2, logger, handlerData: { failIfExists: marker } })
-  const clients = await Promise.all(Array.from({ length: 2 }, () => LineClient.connect(port)))
-  t.teardown(() => { for (const c of clients) c.destroy() })
-  const workers = await Promise.all(clients.map(c => c.request('worker')))
+  const { marker, lines, server, port, clients, workers } = await fragileServer(t)
   const publisher = clients[workers.indexOf('worker 0')]!
   writeFileSync(marker, '') // worker 1's replacement fails while it exists
   clients[workers.indexOf('worker 1')]!.send('crash')
