@@ -50,7 +50,7 @@ export class Acceptor {
 
   // balance 'reuseport': what each worker's own listener binds (the port
   // resolved by the first bind), for workers that start later.
-  readonly #perWorkerTargets: Array<{ target: ListenTarget & { kind: 'tcp' }; address: SocketAddress }> = []
+  readonly #perWorkerTargets: Array<{ target: ListenTarget & { kind: 'tcp' }; address: SocketAddress; tls: TlsContext | undefined }> = []
 
   constructor(
     readonly slots: WorkerSlot[],
@@ -77,8 +77,7 @@ export class Acceptor {
    * listener's connections with that context.
    */
   listen(target: ListenTarget, tls?: TlsContext): SocketAddress | UnixSocketAddress {
-    // The workers' own listeners take no TLS context: TLS listeners hand off, as Unix sockets do.
-    if (this.balance === 'reuseport' && target.kind === 'tcp' && tls === undefined) return this.#listenPerWorker(target)
+    if (this.balance === 'reuseport' && target.kind === 'tcp') return this.#listenPerWorker(target, tls)
     const listener: Listener =
       target.kind === 'unix'
         ? UnixListener.bind({ path: target.path, backlog: target.backlog })
@@ -99,7 +98,7 @@ export class Acceptor {
 
   /** How many listeners serve TLS. */
   get tlsListeners(): number {
-    return this.#tls.size
+    return this.#tls.size + this.#perWorkerTargets.filter(entry => entry.tls !== undefined).length
   }
 
   /**
@@ -107,8 +106,20 @@ export class Acceptor {
    * the old one is kept a while for fds already handed over with its id.
    */
   setSecureContext(context: TlsContext): void {
+    const replaced: TlsContext[] = []
     for (const [listener, old] of this.#tls) {
       this.#tls.set(listener, context)
+      replaced.push(old)
+    }
+    // balance 'reuseport': the workers' own listeners switch when the message arrives.
+    for (const entry of this.#perWorkerTargets) {
+      const old = entry.tls
+      if (old === undefined) continue
+      entry.tls = context
+      replaced.push(old)
+      for (const slot of this.slots) if (slot.serving) slot.send({ type: 'tls-context', from: old.id, to: context.id })
+    }
+    for (const old of replaced) {
       if (this.#retired.has(old)) continue
       this.#retired.add(old)
       const timer = setTimeout(() => {
@@ -129,13 +140,13 @@ export class Acceptor {
    * address, each handed to its worker, which accepts from it itself
    * (worker-listeners.ts). This thread keeps none of them.
    */
-  #listenPerWorker(target: ListenTarget & { kind: 'tcp' }): SocketAddress {
+  #listenPerWorker(target: ListenTarget & { kind: 'tcp' }, tls: TlsContext | undefined): SocketAddress {
     const first = TcpListener.bind({ host: target.host, port: target.port, backlog: target.backlog, reusePort: true, ipv6Only: target.ipv6Only })
     const address = first.address()
-    const entry = { target: { ...target, port: address.port }, address }
+    const entry = { target: { ...target, port: address.port }, address, tls }
     this.#perWorkerTargets.push(entry)
     for (const slot of this.slots) {
-      if (slot.serving) this.#giveListener(slot, entry.target, slot === this.slots[0] ? first : undefined)
+      if (slot.serving) this.#giveListener(slot, entry, slot === this.slots[0] ? first : undefined)
     }
     if (!first.closed) first.close() // worker 0 was not serving: the other listeners hold the port
     return address
@@ -143,21 +154,21 @@ export class Acceptor {
 
   /** A worker (re)started: its own listener for every reuseport address. */
   workerStarted(slot: WorkerSlot): void {
-    for (const { target } of this.#perWorkerTargets) {
+    for (const entry of this.#perWorkerTargets) {
       try {
-        this.#giveListener(slot, target)
+        this.#giveListener(slot, entry)
       } catch (err) {
-        this.logger.error({ err, worker: slot.index, port: target.port }, 'could not bind a listener for a restarted worker; it takes no new connections')
+        this.logger.error({ err, worker: slot.index, port: entry.target.port }, 'could not bind a listener for a restarted worker; it takes no new connections')
       }
     }
   }
 
-  #giveListener(slot: WorkerSlot, target: ListenTarget & { kind: 'tcp' }, listener?: TcpListener): void {
+  #giveListener(slot: WorkerSlot, { target, tls }: { target: ListenTarget & { kind: 'tcp' }; tls: TlsContext | undefined }, listener?: TcpListener): void {
     listener ??= TcpListener.bind({ host: target.host, port: target.port, backlog: target.backlog, reusePort: true, ipv6Only: target.ipv6Only })
     // If the worker dies before it takes the message, this fd is never
     // closed and connections the kernel hashes to it wait there: a small
     // window (a worker dying in its first moments), accepted.
-    slot.send({ type: 'listen', fd: listener.release() })
+    slot.send({ type: 'listen', fd: listener.release(), tls: tls?.id ?? 0 })
   }
 
   #acceptAll(listener: Listener): void {

@@ -103,6 +103,15 @@ export interface PeersMessage {
 export interface ListenMessage {
   type: 'listen'
   fd: number
+  /** The address's TLS context id (0: plain TCP): the worker serves what it accepts there with it. */
+  tls: number
+}
+
+/** balance 'reuseport', server.setSecureContext(): the listeners serving TLS with context `from` use `to` from now on. */
+export interface TlsContextMessage {
+  type: 'tls-context'
+  from: number
+  to: number
 }
 
 /** Drain (or with `force`, destroy) the connections, then stop. */
@@ -147,7 +156,7 @@ export interface SubscribersMessage {
   topic: string
 }
 
-export type ToWorker = PeersMessage | ListenMessage | CloseMessage | SendMessage | DestroyMessage | BroadcastMessage | RequestMessage | SubscribersMessage
+export type ToWorker = PeersMessage | ListenMessage | TlsContextMessage | CloseMessage | SendMessage | DestroyMessage | BroadcastMessage | RequestMessage | SubscribersMessage
 
 /** The request-like messages: each gets exactly one ReplyMessage with its id. */
 export type RequestLike = SendMessage | DestroyMessage | RequestMessage | SubscribersMessage

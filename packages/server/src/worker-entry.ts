@@ -66,7 +66,9 @@ async function serveUntilClosed(task: WorkerTask): Promise<WorkerReport> {
       if (msg.type === 'peers') {
         runtime.pubsub.setPeers(msg.handles)
       } else if (msg.type === 'listen') {
-        runtime.listeners?.add(msg.fd)
+        runtime.listeners?.add(msg.fd, msg.tls)
+      } else if (msg.type === 'tls-context') {
+        runtime.listeners?.switchTls(msg.from, msg.to)
       } else if (msg.type === 'message') {
         link.broadcast(msg)
       } else if (msg.type !== 'close') {

@@ -21,6 +21,8 @@ const LOG_EVERY_MS = 10_000
  */
 export class WorkerListeners {
   readonly #listeners = new Map<number, TcpListener>()
+  // A TLS address's listener: its context id, what adopt() gets (absent: plain TCP).
+  readonly #tls = new Map<TcpListener, number>()
   readonly #fds = new Int32Array(ACCEPT_BATCH)
   readonly #all: Float64Array
   #retryTimer: NodeJS.Timeout | undefined
@@ -29,8 +31,8 @@ export class WorkerListeners {
 
   constructor(
     readonly poller: Poller,
-    /** Serves one accepted, non-blocking fd (the runtime registers it and opens a Connection). */
-    readonly adopt: (fd: number) => void,
+    /** Serves one accepted, non-blocking fd (the runtime registers it and opens a Connection; TLS with that context id). */
+    readonly adopt: (fd: number, addressSlot: number, tlsContextId: number) => void,
     readonly stats: Float64Array,
     /** Every worker's stats (the whole shared buffer). */
     statsBuffer: SharedArrayBuffer,
@@ -40,11 +42,16 @@ export class WorkerListeners {
     this.#all = new Float64Array(statsBuffer)
   }
 
-  /** Takes a listening socket the main thread bound for this worker; this worker's poller owns it from now on. */
-  add(fd: number): void {
+  /**
+   * Takes a listening socket the main thread bound for this worker; this
+   * worker's poller owns it from now on. `tlsContextId`: the address's TLS
+   * context (0: plain TCP).
+   */
+  add(fd: number, tlsContextId = 0): void {
     const listener = TcpListener.fromFd(fd)
     const id = this.poller.registrar.register(listener, Interest.Read)
     this.#listeners.set(id, listener)
+    if (tlsContextId !== 0) this.#tls.set(listener, tlsContextId)
     // Connections already queued raise no new edge.
     this.accept(id)
   }
@@ -57,8 +64,14 @@ export class WorkerListeners {
     return true
   }
 
+  /** setSecureContext: the listeners with TLS context `from` take `to` for what they accept from now on. */
+  switchTls(from: number, to: number): void {
+    for (const [listener, id] of this.#tls) if (id === from) this.#tls.set(listener, to)
+  }
+
   #acceptAll(listener: TcpListener): void {
     const fds = this.#fds
+    const tls = this.#tls.get(listener) ?? 0
     for (;;) {
       let n: number
       try {
@@ -74,7 +87,7 @@ export class WorkerListeners {
         if (this.maxConnections > 0 && this.#open() >= this.maxConnections) {
           this.stats[STAT.rejected] = this.stats[STAT.rejected]! + 1
           TcpStream.fromFd(fds[i]!, { adopt: false }).close()
-        } else this.adopt(fds[i]!)
+        } else this.adopt(fds[i]!, -1, tls)
       }
       if (n < fds.length) return
     }

@@ -95,7 +95,7 @@ t.test('reuseport: close() stops every worker listener; the port is free again',
   t.equal(address.port, port)
 })
 
-t.test("reuseport: a TLS listener is served with TLS (it hands off, as Unix sockets do)", { skip: !linux && 'Linux only' }, async t => {
+t.test("reuseport: a TLS listener is served with TLS", { skip: !linux && 'Linux only' }, async t => {
   const certDir = join(__dirname, '..', '..', 'native', 'test', 'fixtures', 'tls')
   const pem = (name: string): string => readFileSync(join(certDir, name), 'utf8')
   const server = createServer({ handler: fixture('echo.js'), threads: 2, balance: 'reuseport' })
@@ -110,4 +110,47 @@ t.test("reuseport: a TLS listener is served with TLS (it hands off, as Unix sock
   socket.write('over tls')
   const echoed = await new Promise<string>(resolve => socket.once('data', (d: Buffer) => resolve(d.toString())))
   t.equal(echoed, 'over tls')
+})
+
+t.test('reuseport with tls: every worker serves TLS on its own listener; setSecureContext reaches them', { skip: !linux && 'Linux only' }, async t => {
+  const certDir = join(__dirname, '..', '..', 'native', 'test', 'fixtures', 'tls')
+  const pem = (name: string): string => readFileSync(join(certDir, name), 'utf8')
+  const server = createServer({ handler: fixture('tls.js'), threads: 2, balance: 'reuseport', logger: false })
+  t.teardown(() => server.close({ force: true }))
+  const workerOf = new Map<number, number>() // client port -> the worker that opened it
+  server.on('message', msg => {
+    const m = msg as { type: string; worker: number; port: number }
+    if (m.type === 'open') workerOf.set(m.port, m.worker)
+  })
+  const { port } = await server.listen({ port: 0, tls: { key: pem('server.key'), cert: pem('server.crt') } })
+  // One TLS connection: the certificate's CN and the worker that served it (after an echo).
+  const visit = (servername: string): Promise<{ cn: string; worker: number }> =>
+    new Promise((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port, ca: pem('ca.crt'), servername, checkServerIdentity: () => undefined }, () => {
+        const local = socket.localPort!
+        const cn = String(socket.getPeerCertificate().subject.CN)
+        socket.write('x')
+        socket.once('data', () => {
+          socket.destroy()
+          until(() => workerOf.has(local), 10_000, 'the open message').then(() => resolve({ cn, worker: workerOf.get(local)! }), reject)
+        })
+      })
+      socket.once('error', reject)
+    })
+  // The kernel hashes by 4-tuple: 40 connections miss a worker with probability 2^-39.
+  const before = []
+  for (let i = 0; i < 40; i++) before.push(await visit('localhost'))
+  t.ok(before.every(v => v.cn === 'localhost'), 'the first certificate')
+  t.same([...new Set(before.map(v => v.worker))].sort(), [0, 1], 'both workers served TLS')
+  server.setSecureContext({ key: pem('other.key'), cert: pem('other.crt') })
+  // Each worker switches when its message arrives: connect until both have served the new one.
+  const switched = new Set<number>()
+  for (let i = 0; i < 200 && switched.size < 2; i++) {
+    const v = await visit('other.test')
+    if (v.cn === 'other.test') switched.add(v.worker)
+  }
+  t.same([...switched].sort(), [0, 1], 'both workers serve the new certificate')
+  const after = []
+  for (let i = 0; i < 10; i++) after.push(await visit('other.test'))
+  t.ok(after.every(v => v.cn === 'other.test'), 'and keep serving it')
 })

@@ -7,8 +7,13 @@
 import t, { type Test } from 'tap'
 import { connect, createServer, publish, SERVER_ERROR_CODES, type Server } from '@amy/server'
 import { fixture } from './helpers'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 const bad = <T>(value: unknown): T => value as T
+const certDir = join(__dirname, '..', '..', 'native', 'test', 'fixtures', 'tls')
+const tlsKey = readFileSync(join(certDir, 'server.key'))
+const tlsCert = readFileSync(join(certDir, 'server.crt'))
 const handler = fixture('messages.js')
 
 type Case = [what: string, call: () => unknown, code: string]
@@ -88,6 +93,11 @@ t.test('Server methods', async t => {
     ['subscribers of ""', () => server.subscribers(''), 'ERR_INVALID_ARG_VALUE'],
     ['publish() (a worker function) on the main thread', () => publish('t', 'x'), 'ERR_NOT_IN_WORKER'],
     ['connect() (a worker function) on the main thread', () => connect({ port: 1 }), 'ERR_NOT_IN_WORKER'],
+    ['listen tls without cert', () => server.listen(bad<{ port: number }>({ port: 0, tls: { key: 'k' } })), 'ERR_INVALID_ARG_VALUE'],
+    ['listen tls with an unknown option', () => server.listen(bad<{ port: number }>({ port: 0, tls: { key: 'k', cert: 'c', sniCallback: 1 } })), 'ERR_UNKNOWN_OPTION'],
+    ['listen tls not an object', () => server.listen(bad<{ port: number }>({ port: 0, tls: 'yes' })), 'ERR_INVALID_ARG_TYPE'],
+    ['listen tls handshakeTimeout -1', () => server.listen({ port: 0, tls: { key: 'k', cert: 'c', handshakeTimeout: -1 } }), 'ERR_INVALID_ARG_VALUE'],
+    ['setSecureContext without a TLS address', () => server.setSecureContext({ key: tlsKey, cert: tlsCert }), 'ERR_NO_TLS_LISTENER'],
   ])
   t.equal(server.listening, true, 'none of it closed the server')
   t.equal(await server.request({ kind: 'worker' }, { worker: 0 }), 0, 'and the worker still answers')
