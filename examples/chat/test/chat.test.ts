@@ -1,7 +1,7 @@
 // The chat example as a user runs it: `npm start` (node dist/main.js) with
 // PORT=0 THREADS=2, driven by real line clients, stopped with SIGTERM.
 import t from 'tap'
-import { Client, sleep, startChat } from './harness'
+import { Client, startChat } from './harness'
 
 t.test('the chat example', async t => {
   const { child, port, exited } = await startChat(t)
@@ -47,15 +47,32 @@ t.test('the chat example', async t => {
     t.same(bob.texts(), ['alice: hello, lounge', 'alice: /slash is literal'], 'bob got both lines, in order')
     t.same(carol.texts(), ['alice: hello, lounge', 'alice: /slash is literal'], 'carol too')
 
-    dave.send('kitchen only')
     bob.send('from bob')
     await alice.expect('bob: from bob')
     await carol.expect('bob: from bob')
-    // Give any misrouted line time to arrive before checking it did not.
-    await sleep(200)
-    t.same(alice.texts(), ['bob: from bob'], 'the sender does not get its own lines; other rooms are not heard')
-    t.same(dave.texts(), [], 'the other room heard nothing of the lounge')
+    // Sentinels instead of a wait for what must not arrive: one sender's
+    // lines arrive in order wherever they go, and a connection's own
+    // replies in the order it asked. So once a sentinel sent after a line
+    // has arrived, that line would have arrived first had it been misrouted.
+    // The lounge's senders move to the kitchen and say so: dave, there, hears
+    // the sentinels, so he would have heard their lounge lines before them.
+    alice.send('/join kitchen', 'alice in kitchen')
+    await alice.expect('* you joined kitchen as alice') // after any echo of alice's own lounge lines
+    await dave.expect('alice: alice in kitchen')
+    bob.send('/join kitchen', 'bob in kitchen')
+    await dave.expect('bob: bob in kitchen')
+    await alice.expect('bob: bob in kitchen')
+    // The kitchen speaks, then dave moves to the lounge and says so: carol
+    // hears the sentinel, so she would have heard the kitchen line before it.
+    dave.send('kitchen only', '/join lounge', 'dave in lounge')
+    await dave.expect('* you joined lounge as dave') // after any echo of dave's own kitchen line
+    await carol.expect('dave: dave in lounge')
+    alice.send('/help')
+    await alice.expect(/^\*   \/join ROOM/) // after any echo of alice's kitchen line
+    t.notOk(alice.texts().some(l => l.startsWith('alice: ')), 'the sender does not get its own lines')
+    t.same(dave.texts(), ['alice: alice in kitchen', 'bob: bob in kitchen'], 'the kitchen heard nothing of the lounge')
     t.notOk(carol.lines.includes('dave: kitchen only'), 'the lounge did not hear the kitchen')
+    t.same(carol.texts(), ['alice: hello, lounge', 'alice: /slash is literal', 'bob: from bob', 'dave: dave in lounge'], 'carol heard the lounge, in order')
   })
 
   await t.test('joins, nick changes and leaves are announced to the room', async t => {
@@ -93,11 +110,17 @@ t.test('the chat example', async t => {
     // Three senders interleave; everyone else must see each one's lines in order.
     const senders = [0, 3, 6]
     for (let seq = 0; seq < PER_SENDER; seq++) for (const s of senders) members[s]!.send(`msg ${s} ${seq}`)
+    // A last line from each sender is the sentinel: one sender's lines
+    // arrive in order, so a duplicate or a stray would have come before it.
+    for (const s of senders) members[s]!.send(`end ${s}`)
     for (const [i, m] of members.entries()) {
-      const expected = senders.filter(s => s !== i).length * PER_SENDER
-      await m.until(`m${i} to get ${expected} lines`, () => m.texts().filter(l => l.includes(': msg ')).length >= expected)
+      for (const s of senders) if (s !== i) await m.expect(`m${s}: end ${s}`, 10_000)
     }
-    await sleep(200)
+    // And each sender's own reply comes after any echo of its own lines.
+    for (const s of senders) {
+      members[s]!.send('/help')
+      await members[s]!.expect(/^\*   \/join ROOM/)
+    }
     for (const [i, m] of members.entries()) {
       const got = m.texts().filter(l => l.includes(': msg '))
       for (const s of senders) {
