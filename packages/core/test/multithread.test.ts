@@ -2,6 +2,8 @@
 // fixtures/blocking-echo-worker.js), and start() on a worker's event loop.
 import t from 'tap'
 import net from 'node:net'
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
 import { Interest, Registrar, Sender, TcpListener } from '@amy/core'
 import { once, startWorker } from './helpers'
 
@@ -96,4 +98,20 @@ t.test('workers that die with a busy started poller do not take the process down
     await once(worker, 'exit').catch(() => {})
   }
   t.pass('the main process survived 15 worker deaths under load')
+})
+
+// Regression: when only worker threads loaded the addon, Node unloaded it
+// with the last such worker, and a started poller's libuv close callback
+// (code in the addon) then ran from unmapped memory: SIGSEGV.
+t.test('a process whose addon is loaded by workers only survives those workers dying with started pollers', async t => {
+  const child = spawn(process.execPath, [join(__dirname, 'fixtures', 'workers-only-crash-loop.js'), '20'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk))
+  child.stderr.on('data', () => {})
+  const [code, signal] = await new Promise<[number | null, string | null]>(resolve => child.once('exit', (c, s) => resolve([c, s])))
+  t.same({ code, signal }, { code: 0, signal: null }, 'the child exited normally')
+  t.match(out, /survived 20/)
 })

@@ -11,9 +11,29 @@
 #include "binding/tls_binding.h"
 #include "os/selector.h"
 
+#include <dlfcn.h>
+
 namespace amy::binding {
 
+namespace {
+
+// Node unloads an addon with the last environment that loaded it. This
+// library must stay mapped for the whole process: a started poller's libuv
+// close callback runs after its worker's environment is gone, and the
+// process-wide registries (pollers, TLS contexts) live here. Without this, a
+// process whose addon only worker threads loaded crashed (SIGSEGV in
+// uv__finish_close) when such a worker died. RTLD_NOLOAD | RTLD_NODELETE
+// marks the already-loaded library as never unloaded; the handle is kept.
+void pin_library() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&pin_library), &info) == 0 || info.dli_fname == nullptr) return;
+  dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
+}  // namespace
+
 AmyAddon::AmyAddon(Napi::Env env, Napi::Object exports) {
+  pin_library();
   Napi::Function receiver = ReceiverWrap::Define(env);
   receiver_constructor = Napi::Persistent(receiver);
   DefineAddon(exports, {
