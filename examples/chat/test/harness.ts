@@ -1,23 +1,11 @@
 // What the chat example's tests share: line clients, and chat server
 // processes (node dist/main.js) that die with the test file.
-import t from 'tap'
 import net from 'node:net'
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
+import { startExample, type TestT } from '../../../test/support/example-process'
 
-// Processes this file starts die with it, even when tap kills it on a
-// timeout before any teardown can run (a leaked redis-server taught us).
-const children = new Set<ChildProcess>()
-export function owned<T extends ChildProcess>(child: T): T {
-  children.add(child)
-  child.once('exit', () => children.delete(child))
-  return child
-}
-const killChildren = (): void => {
-  for (const child of children) child.kill('SIGKILL')
-}
-process.once('exit', killChildren)
-process.once('SIGTERM', killChildren)
+export { owned, type TestT } from '../../../test/support/example-process'
 
 const WAIT_MS = 5000
 
@@ -104,31 +92,13 @@ export class Client {
   }
 }
 
-/** A tap test object, as handed to a t.test callback. */
-export type TestT = Parameters<Parameters<typeof t.test>[0]>[0]
 
 export const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
 /** Starts `node dist/main.js` with PORT=0 THREADS=2 and `env`; resolves once it listens. */
 export async function startChat(t: TestT, env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number; exited: Promise<number | string | null> }> {
-  const child = owned(spawn(process.execPath, [join(__dirname, '..', 'dist', 'main.js')], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', THREADS: '2', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }))
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  const chat = await startExample(t, join(__dirname, '..', 'dist', 'main.js'), /^chat server listening on 127\.0\.0\.1:(\d+)/m, {
+    env: { PORT: '0', HOST: '127.0.0.1', THREADS: '2', ...env },
   })
-  const exited = new Promise<number | string | null>(resolve => child.once('exit', (code, signal) => resolve(code ?? signal)))
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no ready line within 10 s')), 10000)
-    child.stdout!.setEncoding('utf8')
-    child.stdout!.once('data', (d: string) => {
-      clearTimeout(timer)
-      resolve(d)
-    })
-    child.once('exit', code => reject(new Error(`exited early with ${code}`)))
-  })
-  const match = /^chat server listening on 127\.0\.0\.1:(\d+)/m.exec(line)
-  t.ok(match, `ready line: ${line.trim()}`)
-  return { child, port: Number(match![1]), exited }
+  return { child: chat.child, port: Number(chat.match[1]), exited: chat.exited }
 }

@@ -1,60 +1,23 @@
 // The poller echo example as a user runs it: `npm start` (node dist/main.js),
 // driven by real clients, stopped with SIGTERM.
 import t from 'tap'
-import net from 'node:net'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { echoBytes, startExample, stopExample } from '../../../test/support/example-process'
 
-// Processes this file starts die with it, even when tap kills it on a
-// timeout before any teardown can run (a leaked redis-server taught us).
-const children = new Set<ChildProcess>()
-function owned<T extends ChildProcess>(child: T): T {
-  children.add(child)
-  child.once('exit', () => children.delete(child))
-  return child
-}
-const killChildren = (): void => {
-  for (const child of children) child.kill('SIGKILL')
-}
-process.once('exit', killChildren)
-process.once('SIGTERM', killChildren)
-
-function echo(port: number, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end(payload))
-    const chunks: Buffer[] = []
-    socket.on('data', c => chunks.push(c))
-    socket.on('end', () => resolve(Buffer.concat(chunks)))
-    socket.on('error', reject)
-    socket.setTimeout(10000, () => socket.destroy(new Error('timed out')))
-  })
-}
+const MAIN = join(__dirname, '..', 'dist', 'main.js')
 
 t.test('npm start prints its address, echoes every byte, exits on SIGTERM', async t => {
-  const child = owned(spawn(process.execPath, [join(__dirname, '..', 'dist', 'main.js')], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }))
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  const line = await new Promise<string>((resolve, reject) => {
-    child.stdout.setEncoding('utf8')
-    child.stdout.once('data', (d: string) => resolve(d))
-    child.once('exit', code => reject(new Error(`exited early with ${code}`)))
-  })
-  const match = /listening on 127\.0\.0\.1:(\d+)/.exec(line)
-  t.ok(match, `ready line: ${line.trim()}`)
-  const port = Number(match![1])
+  const server = await startExample(t, MAIN, /listening on 127\.0\.0\.1:(\d+)/, { env: { PORT: '0', HOST: '127.0.0.1' } })
+  const port = Number(server.match[1])
 
-  t.equal((await echo(port, Buffer.from('hello amy'))).toString(), 'hello amy')
+  t.equal((await echoBytes(port, Buffer.from('hello amy'))).toString(), 'hello amy')
   // Large payloads in both directions at once exercise would-block and backpressure.
   const big = randomBytes(8 << 20)
-  const results = await Promise.all([echo(port, big), echo(port, big.subarray(0, 1 << 20)), echo(port, Buffer.alloc(0))])
+  const results = await Promise.all([echoBytes(port, big), echoBytes(port, big.subarray(0, 1 << 20)), echoBytes(port, Buffer.alloc(0))])
   t.ok(results[0]!.equals(big), '8 MiB echoed byte for byte')
   t.ok(results[1]!.equals(big.subarray(0, 1 << 20)), '1 MiB echoed byte for byte')
   t.equal(results[2]!.length, 0, 'an empty connection closes cleanly')
 
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
-  child.kill('SIGTERM')
-  t.equal(await exited, 0, 'SIGTERM closes the server and the process exits 0')
+  t.equal(await stopExample(server), 0, 'SIGTERM closes the server and the process exits 0')
 })

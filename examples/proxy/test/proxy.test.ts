@@ -6,23 +6,7 @@ import net from 'node:net'
 import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_process'
 import { randomBytes, createHash } from 'node:crypto'
 import { join } from 'node:path'
-
-// Processes this file starts die with it, even when tap kills it on a
-// timeout before any teardown can run (a leaked redis-server taught us).
-const children = new Set<ChildProcess>()
-function owned<T extends ChildProcess>(child: T): T {
-  children.add(child)
-  child.once('exit', () => children.delete(child))
-  return child
-}
-const killChildren = (): void => {
-  for (const child of children) child.kill('SIGKILL')
-}
-process.once('exit', killChildren)
-process.once('SIGTERM', killChildren)
-
-/** A tap test object, as handed to a t.test callback. */
-type TestT = Parameters<Parameters<typeof t.test>[0]>[0]
+import { owned, startExample, type TestT } from '../../../test/support/example-process'
 
 const MAIN = join(__dirname, '..', 'dist', 'main.js')
 
@@ -69,9 +53,12 @@ interface Proxy {
   stdout: string
 }
 
+const PROXY_ENV = { HOST: '127.0.0.1', PORT: '0', THREADS: '2', UPSTREAM_HOST: undefined, UPSTREAM_PORT: undefined }
+
+/** A proxy that is expected to fail at start: no ready line is awaited. */
 function spawnProxy(env: Record<string, string | undefined>): { child: ChildProcess; exited: Promise<number | string | null>; stderr: () => string } {
   const child = owned(spawn(process.execPath, [MAIN], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', THREADS: '2', UPSTREAM_HOST: undefined, UPSTREAM_PORT: undefined, ...env },
+    env: { ...process.env, ...PROXY_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   }))
   let err = ''
@@ -82,23 +69,12 @@ function spawnProxy(env: Record<string, string | undefined>): { child: ChildProc
 }
 
 async function startProxy(t: TestT, upstreamPort: number, upstreamHost = '127.0.0.1', env: Record<string, string> = {}): Promise<Proxy> {
-  const { child, exited, stderr } = spawnProxy({ UPSTREAM_HOST: upstreamHost, UPSTREAM_PORT: String(upstreamPort), ...env })
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  const proxy = await startExample(t, MAIN, /^proxy listening on 127\.0\.0\.1:(\d+) -> (\S+)( \(TLS terminated\))?$/m, {
+    env: { ...PROXY_ENV, UPSTREAM_HOST: upstreamHost, UPSTREAM_PORT: String(upstreamPort), ...env },
+    captureStderr: true,
   })
-  const line = await withTimeout(
-    new Promise<string>((resolve, reject) => {
-      child.stdout!.setEncoding('utf8')
-      child.stdout!.once('data', (d: string) => resolve(d))
-      child.once('exit', code => reject(new Error(`exited early with ${code}: ${stderr()}`)))
-    }),
-    10000,
-    'the proxy ready line',
-  )
-  const match = /^proxy listening on 127\.0\.0\.1:(\d+) -> (\S+)( \(TLS terminated\))?$/m.exec(line)
-  t.ok(match, `ready line: ${line.trim()}`)
-  t.equal(match?.[2], `${upstreamHost}:${upstreamPort}`, 'it names the upstream')
-  return { child, port: Number(match![1]), exited, stderr, stdout: line }
+  t.equal(proxy.match[2], `${upstreamHost}:${upstreamPort}`, 'it names the upstream')
+  return { child: proxy.child, port: Number(proxy.match[1]), exited: proxy.exited, stderr: proxy.stderr, stdout: proxy.line }
 }
 
 async function stopProxy(t: TestT, proxy: Proxy): Promise<void> {
