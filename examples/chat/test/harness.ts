@@ -92,9 +92,6 @@ export class Client {
   }
 }
 
-
-export const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
-
 /** Starts `node dist/main.js` with PORT=0 THREADS=2 and `env`; resolves once it listens. */
 export async function startChat(t: TestT, env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number; exited: Promise<number | string | null> }> {
   const chat = await startExample(t, join(__dirname, '..', 'dist', 'main.js'), /^chat server listening on 127\.0\.0\.1:(\d+)/m, {
