@@ -31,6 +31,8 @@ export interface ByteStream {
   close(): void
   /** The pending socket error (e.g. ECONNREFUSED after a failed connect), or null; clears it. */
   takeError(): SysError | null
+  /** takeError()'s errno (positive; 0: none) without building the Error (`socketError(errno)` builds it); clears it. */
+  takeErrno(): number
   /** The peer's IP address, if known. */
   readonly remoteAddress: string | undefined
   /** The peer's port, if known. */

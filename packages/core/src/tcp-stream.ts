@@ -36,7 +36,14 @@ const SHUTDOWN: Record<ShutdownHow, 0 | 1 | 2> = { read: 0, write: 1, both: 2 }
 // stack was a quarter of a worker's time, the addon's Error and its three
 // properties (Node-API calls) another 15%.
 const errorTemplates = new Map<number, SysError>()
-function socketError(errno: number): SysError {
+/**
+ * The Error of a socket errno (positive, as `takeErrno()` returns it), as
+ * `takeError()` builds it: message, `code`, `errno` and `syscall` from the
+ * addon, no captured stack (it would only show the event loop's dispatch).
+ * For code that takes the errno first and builds the Error only when
+ * something will see it.
+ */
+export function socketError(errno: number): SysError {
   let template = errorTemplates.get(errno)
   if (template === undefined) {
     template = native.errnoError(errno, 'connect')
@@ -62,7 +69,8 @@ function socketError(errno: number): SysError {
 export class TcpStream extends OwnedSocket implements ByteStream {
   #peer: Uint8Array | undefined
   #remote: SocketAddress | undefined
-  #pendingError: SysError | null = null
+  // An error connect() saw at once (errno), given out by takeError/takeErrno.
+  #pendingErrno = 0
 
   /** @internal use connect(), fromFd() or TcpListener#accept(). */
   constructor(fd: number, peer?: Uint8Array) {
@@ -84,7 +92,7 @@ export class TcpStream extends OwnedSocket implements ByteStream {
     if (immediateErrno !== 0) {
       // Refused before connect() returned: keep one path for the caller, the
       // error comes from takeError() after the (hangup) notification.
-      stream.#pendingError = native.errnoError(immediateErrno, 'connect')
+      stream.#pendingErrno = immediateErrno
     } else if (options.noDelay !== false) {
       native.setNoDelay(fd, true)
     }
@@ -102,7 +110,7 @@ export class TcpStream extends OwnedSocket implements ByteStream {
     if (path.length === 0) throw new AmyError('ERR_INVALID_ARG_VALUE', 'path must not be empty')
     const [fd, immediateErrno] = native.unixConnect(path)
     const stream = new TcpStream(fd)
-    if (immediateErrno !== 0) stream.#pendingError = native.errnoError(immediateErrno, 'connect')
+    if (immediateErrno !== 0) stream.#pendingErrno = immediateErrno
     return stream
   }
 
@@ -148,13 +156,21 @@ export class TcpStream extends OwnedSocket implements ByteStream {
 
   /** The pending socket error (e.g. ECONNREFUSED after a failed connect), or null. Clears it. */
   takeError(): SysError | null {
-    if (this.#pendingError) {
-      const err = this.#pendingError
-      this.#pendingError = null
-      return err
-    }
-    const errno = native.takeErrno(this.openFd())
+    const errno = this.takeErrno()
     return errno === 0 ? null : socketError(errno)
+  }
+
+  /**
+   * takeError() without the Error: the pending errno (positive), 0 if none;
+   * clears it. `socketError(errno)` builds the Error later if it is needed.
+   */
+  takeErrno(): number {
+    const pending = this.#pendingErrno
+    if (pending !== 0) {
+      this.#pendingErrno = 0
+      return pending
+    }
+    return native.takeErrno(this.openFd())
   }
 
   /** Sets or clears TCP_NODELAY (Nagle's algorithm off when set). */

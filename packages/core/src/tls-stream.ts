@@ -219,6 +219,11 @@ export class TlsStream implements ByteStream {
     return this.tcp.takeError()
   }
 
+  /** The TCP socket's pending errno (0: none), without building an Error; see TcpStream#takeErrno. */
+  takeErrno(): number {
+    return this.tcp.takeErrno()
+  }
+
   /** The peer's IP address. */
   get remoteAddress(): string | undefined {
     return this.tcp.remoteAddress

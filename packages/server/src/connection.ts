@@ -37,11 +37,22 @@ export interface ConnectionHost {
   deliver(conn: Connection, bytes: Buffer): void
   peerEnded(conn: Connection): void
   drained(conn: Connection): void
-  closed(conn: Connection, err: Error | undefined): void
+  /** True if a closed connection's Error is seen by anything (the handler's close hook). */
+  readonly closeSeesErrors: boolean
+  /**
+   * The connection closed; `err`: why, if it failed. A number is the
+   * socket's errno (a peer's reset): the Error is built (socketError) only
+   * for whatever sees it, a close hook or a log line. UNREAD_ERRNO: a
+   * socket error that was not even read, as nothing would see it.
+   */
+  closed(conn: Connection, err: Error | number | undefined): void
   subscribe(conn: Connection, topic: string): void
   unsubscribe(conn: Connection, topic: string): void
   pipe(from: Connection, to: Connection): void
 }
+
+/** A socket error counted but not read (see ConnectionHost.closed). */
+export const UNREAD_ERRNO = -1
 
 const STAT_BYTES_IN = STAT.bytesIn
 const STAT_BYTES_OUT = STAT.bytesOut
@@ -352,9 +363,14 @@ export class Connection<State = unknown, Data = unknown> {
 
   /** Closes now: queued bytes are dropped. `close(conn, err)` follows. */
   destroy(err?: Error): void {
+    this.#close(err)
+  }
+
+  /** destroy(), also with a socket errno for an Error nobody may need (see ConnectionHost.closed). */
+  #close(err: Error | number | undefined): void {
     if (this.#closed) return
     this.#closed = true
-    if (this.#tls !== undefined && err !== undefined && (this.#handshaking || isTlsError(err))) {
+    if (this.#tls !== undefined && err && (this.#handshaking || (typeof err === 'object' && isTlsError(err)))) {
       this.#host.stats[STAT.tlsFailures] = this.#host.stats[STAT.tlsFailures]! + 1
     }
     this.#queue = []
@@ -436,9 +452,18 @@ export class Connection<State = unknown, Data = unknown> {
       if (this.#tls !== undefined) flags |= READABLE
     }
     if (flags & ERROR) {
-      const err = this.stream.takeError()
-      if (err) {
-        this.destroy(err)
+      // Churn: every client that closes with a reset comes here. A pending
+      // error on a TCP socket is fatal (the kernel sets it only for a dead
+      // connection). It is read (getsockopt) and made an Error (perf: a
+      // fifth of a churning worker's JavaScript) only if something will
+      // see it: a close hook, or TLS's failure count and log.
+      if (this.#tls === undefined && !this.#host.closeSeesErrors) {
+        this.#close(UNREAD_ERRNO)
+        return
+      }
+      const errno = this.stream.takeErrno()
+      if (errno !== 0) {
+        this.#close(errno)
         return
       }
     }

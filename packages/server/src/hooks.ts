@@ -1,3 +1,4 @@
+import { socketError } from '@amy/core'
 import type { Logger } from 'pino'
 import type { Connection } from './connection.js'
 import type { Handler } from './handler-types.js'
@@ -33,12 +34,12 @@ export class HookCaller {
     else if (name === 'open' && result !== undefined) conn.state = result
   }
 
-  /** The connection closed: its `close` hook, whose failure is only logged. */
-  close(conn: Connection, err: Error | undefined): void {
+  /** The connection closed: its `close` hook, whose failure is only logged. A number: a socket errno, made an Error here. */
+  close(conn: Connection, err: Error | number | undefined): void {
     const close = this.#handler.close
     if (close === undefined) return
     try {
-      const result = close.call(this.#handler, conn, err)
+      const result = close.call(this.#handler, conn, typeof err === 'number' ? socketError(err) : err)
       if (result !== undefined && typeof result.then === 'function') {
         result.then(undefined, (hookErr: unknown) => this.#log.error({ conn: conn.id, hook: 'close', err: hookErr }, 'close hook rejected'))
       }

@@ -1,4 +1,4 @@
-import { Interest, TcpStream, TlsStream, type ByteStream, type SenderHandle } from '@amy/core'
+import { Interest, TcpStream, TlsStream, socketError, type ByteStream, type SenderHandle } from '@amy/core'
 import type { Logger } from 'pino'
 import type { AddressRelease } from './address-limit.js'
 import { BatchLoop } from './batch-loop.js'
@@ -127,6 +127,10 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
 
   // ---- ConnectionHost ------------------------------------------------------
 
+  get closeSeesErrors(): boolean {
+    return this.#handler.close !== undefined
+  }
+
   watchIdle(): void {
     this.#idle.watch()
   }
@@ -188,7 +192,7 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
     this.#hooks.call(conn, 'drain')
   }
 
-  closed(conn: Connection, err: Error | undefined): void {
+  closed(conn: Connection, err: Error | number | undefined): void {
     this.conns.delete(conn.id)
     const opened = !conn.connecting
     if (conn.topics) this.pubsub.unsubscribeAll(conn, conn.topics)
@@ -202,7 +206,7 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
     if (!opened && !conn.outbound) {
       // A TLS client that never finished its handshake: the handler never
       // saw it, so no close hook; the count (tlsFailures) and this line tell.
-      if (err) this.log.debug({ conn: conn.id, err, remoteAddress: conn.remoteAddress }, 'TLS handshake failed')
+      if (err) this.log.debug({ conn: conn.id, err: typeof err === 'number' ? socketError(err) : err, remoteAddress: conn.remoteAddress }, 'TLS handshake failed')
       if (this.#closing && this.conns.size === 0) this.#closing()
       return
     }

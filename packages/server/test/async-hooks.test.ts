@@ -2,7 +2,7 @@ import t from 'tap'
 import { rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { LineClient, fixture, started } from './helpers'
+import { LineClient, fixture, started, until } from './helpers'
 
 t.test('async data: after an await, bytes are still this connection\'s, with two connections interleaving', async t => {
   const [, port] = await started(t, { logger: false, handler: fixture('async.js'), threads: 1 })
@@ -50,6 +50,17 @@ t.test('a rejected data promise closes that connection only, is passed to close,
   const stats = server.stats()
   t.equal(stats.workerCrashes, 0, 'no worker died')
   t.equal(stats.workers[0]!.errors, 1, 'counted as one error close')
+})
+
+t.test('a client that resets: close(conn, err) gets an ECONNRESET Error, counted as an error close', async t => {
+  const [server, port] = await started(t, { logger: false, handler: fixture('async.js'), threads: 1 })
+  const reset = await LineClient.connect(port)
+  const good = await LineClient.connect(port)
+  t.teardown(() => { reset.destroy(); good.destroy() })
+  t.equal(await reset.request('echo up'), 'up')
+  reset.socket.resetAndDestroy()
+  await until(() => server.stats().workers[0]!.errors === 1, 10_000, 'the reset counted')
+  t.equal(await good.request('lastclose'), 'lastclose ECONNRESET true')
 })
 
 t.test('close() while a data hook is pending: what the hook writes after close() began is delivered, then FIN', async t => {

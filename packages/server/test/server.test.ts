@@ -134,6 +134,16 @@ t.test('maxBufferedBytes: a peer that never reads cannot exhaust memory', async 
   t.equal(server.stats().workers[0]!.errors, 1, 'counted as an error close')
 })
 
+t.test('a client that resets is counted as an error close also without a close hook (its error is then not read)', async t => {
+  const [server, port] = await started(t, { handler: fixture('commands.js'), threads: 1 })
+  const c = await LineClient.connect(port)
+  t.teardown(() => c.destroy())
+  t.equal(await c.request('echo up'), 'up')
+  c.socket.resetAndDestroy()
+  await until(() => server.stats().workers[0]!.errors === 1, 10_000, 'the reset counted as an error close')
+  t.equal(server.stats().connections, 0, 'and closed')
+})
+
 t.test('idle timeout closes silent connections', async t => {
   const [, port] = await started(t, { handler: fixture('commands.js'), threads: 1, idleTimeout: 300 })
   const idle = await LineClient.connect(port)
