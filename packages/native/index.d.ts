@@ -52,6 +52,8 @@ export declare class NativeRegistrar {
   reserveId(): number
   reregister(id: number, fd: number, interest: number): void
   deregister(id: number): boolean
+  /** deregister(id), then close(fd) (always closed; a failed deregistration throws after it). */
+  deregisterAndClose(id: number, fd: number): void
   /** intervalMs 0 means one-shot. */
   setTimer(delayMs: number, intervalMs: number): number
   cancelTimer(id: number): boolean

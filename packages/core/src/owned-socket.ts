@@ -1,4 +1,3 @@
-import native from './native.js'
 import { AmyError } from './errors.js'
 import { Registrations } from './registrations.js'
 import { kTrackRegistration, type Deregisterer } from './source.js'
@@ -30,11 +29,7 @@ export abstract class OwnedSocket {
     if (this.#fd < 0) return
     const fd = this.#fd
     this.#fd = -1
-    try {
-      this.#registrations.clear()
-    } finally {
-      native.close(fd)
-    }
+    this.#registrations.clearAndClose(fd)
   }
 
   /** Marks the fd as no longer ours, without closing it (see TcpListener.release). */

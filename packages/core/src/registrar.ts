@@ -78,6 +78,15 @@ export class Registrar {
     return this.#native.deregister(id)
   }
 
+  /**
+   * @internal deregister(id), then close `fd`, in one call into the addon
+   * (a socket's close: OwnedSocket via Registrations). The fd is closed in
+   * every case.
+   */
+  deregisterAndClose(id: number, fd: number): void {
+    this.#native.deregisterAndClose(id, fd)
+  }
+
   /** A one-shot timer: one readable notification for the id after `ms` (never early). */
   setTimeout(ms: number): number {
     return this.#native.setTimer(checkDuration('ms', ms, true), 0)

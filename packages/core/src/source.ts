@@ -16,6 +16,8 @@ export const kTrackRegistration = Symbol('amy.trackRegistration')
 
 export interface Deregisterer {
   deregister(id: number): boolean
+  /** deregister(id), then close `fd` (closed in every case), in one call. */
+  deregisterAndClose?(id: number, fd: number): void
 }
 
 export interface TrackedSource {

@@ -5,6 +5,7 @@
 
 #include "binding/channel.h"
 #include "binding/js_errors.h"
+#include "os/socket.h"
 
 namespace amy::binding {
 
@@ -47,6 +48,7 @@ Napi::Function RegistrarWrap::Define(Napi::Env env) {
                          InstanceMethod<&RegistrarWrap::Register>("register"),
                          InstanceMethod<&RegistrarWrap::Reregister>("reregister"),
                          InstanceMethod<&RegistrarWrap::Deregister>("deregister"),
+                         InstanceMethod<&RegistrarWrap::DeregisterAndClose>("deregisterAndClose"),
                          InstanceMethod<&RegistrarWrap::SetTimer>("setTimer"),
                          InstanceMethod<&RegistrarWrap::CancelTimer>("cancelTimer"),
                          InstanceMethod<&RegistrarWrap::OpenChannel>("openChannel"),
@@ -121,6 +123,27 @@ Napi::Value RegistrarWrap::Deregister(const Napi::CallbackInfo& info) {
   uint64_t id = arg_id(info, 0);
   bool removed = on_poller(env, *core_, [&] { return core(env).deregister_source(id); });
   return Napi::Boolean::New(env, removed);
+}
+
+// deregisterAndClose(id, fd): deregister(id), then close(fd), in one call
+// (a connection's last two; churn makes one pair per connection). The fd
+// is closed in every case; a closed poller has dropped the registration
+// already. A failed deregistration is thrown after the close.
+Napi::Value RegistrarWrap::DeregisterAndClose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t id = arg_id(info, 0);
+  int fd = arg_fd(info, 1);
+  int deregister_errno = 0;
+  if (!core_->closed()) {
+    try {
+      core_->deregister_source(id);
+    } catch (const os::SysError& e) {
+      if (!core_->closed()) deregister_errno = e.err();
+    }
+  }
+  guarded(env, [&] { os::fd_close(fd); });
+  if (deregister_errno != 0) throw sys_error(env, "epoll_ctl", deregister_errno);
+  return env.Undefined();
 }
 
 // setTimer(delayMs, intervalMs) -> id; intervalMs 0 means one-shot.

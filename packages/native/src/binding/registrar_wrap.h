@@ -20,6 +20,7 @@ class RegistrarWrap : public Napi::ObjectWrap<RegistrarWrap> {
   Napi::Value Register(const Napi::CallbackInfo& info);
   Napi::Value Reregister(const Napi::CallbackInfo& info);
   Napi::Value Deregister(const Napi::CallbackInfo& info);
+  Napi::Value DeregisterAndClose(const Napi::CallbackInfo& info);
   Napi::Value SetTimer(const Napi::CallbackInfo& info);
   Napi::Value CancelTimer(const Napi::CallbackInfo& info);
   Napi::Value OpenChannel(const Napi::CallbackInfo& info);
