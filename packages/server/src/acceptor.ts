@@ -1,17 +1,10 @@
 import { Interest, Poller, TcpListener, TcpStream, UnixListener, type SocketAddress, type TlsContext, type UnixSocketAddress } from '@amy/core'
 import type { BaseLogger as Logger } from 'pino'
+import { ACCEPT_BATCH, AcceptLoop } from './accept-loop.js'
 import type { AddressLimit } from './address-limit.js'
 import type { ListenTarget } from './listen-options.js'
 import type { WorkerSlot } from './worker-slot.js'
 
-const ACCEPT_BATCH = 256
-// After a failed accept (EMFILE/ENFILE: out of fds; ENOBUFS/ENOMEM) the
-// listener is edge-triggered: no new notification comes for connections
-// already waiting, so a timer retries, backing off from the first to the
-// max delay while it keeps failing. One log line per interval at most.
-const RETRY_FIRST_MS = 10
-const RETRY_MAX_MS = 1000
-const LOG_EVERY_MS = 10_000
 // A replaced TLS context stays referenced this long, so fds tagged with its
 // id and still waiting in a worker's inbox find it (ms).
 const RETIRED_CONTEXT_MS = 60_000
@@ -33,7 +26,7 @@ export class Acceptor {
   readonly #tls = new Map<Listener, TlsContext>()
   readonly #retired = new Set<TlsContext>()
   readonly #retireTimers = new Set<NodeJS.Timeout>()
-  readonly #fds = new Int32Array(ACCEPT_BATCH)
+  readonly #loop: AcceptLoop
   // Peer host keys, filled by accept itself, only with a per-address limit.
   readonly #hosts: Uint32Array | undefined
   readonly #perWorker: Int32Array[]
@@ -41,12 +34,6 @@ export class Acceptor {
   readonly #loads: number[]
   accepted = 0
   rejected = 0
-  /** Accept calls that failed (out of fds, ...), since start. */
-  acceptFailures = 0
-  #retryTimer: NodeJS.Timeout | undefined
-  #retryDelay = 0
-  #failuresSinceLog = 0
-  #lastLog = -Infinity
 
   // balance 'reuseport': what each worker's own listener binds (the port
   // resolved by the first bind), for workers that start later.
@@ -59,6 +46,9 @@ export class Acceptor {
     readonly addressLimit?: AddressLimit,
     readonly balance: 'handoff' | 'reuseport' = 'handoff',
   ) {
+    this.#loop = new AcceptLoop(logger, () => {
+      for (const listener of this.#listeners.values()) this.#acceptAll(listener)
+    })
     if (addressLimit !== undefined) this.#hosts = new Uint32Array(ACCEPT_BATCH)
     this.#perWorker = slots.map(() => new Int32Array(ACCEPT_BATCH))
     this.#counts = slots.map(() => 0)
@@ -94,6 +84,11 @@ export class Acceptor {
     // Connections that arrived between bind and register are already queued.
     this.#acceptAll(listener)
     return listener.address()
+  }
+
+  /** Accept calls that failed (out of fds, ...), since start. */
+  get acceptFailures(): number {
+    return this.#loop.failures
   }
 
   /** How many listeners serve TLS. */
@@ -172,47 +167,16 @@ export class Acceptor {
   }
 
   #acceptAll(listener: Listener): void {
-    const fds = this.#fds
     const hosts = listener instanceof TcpListener ? this.#hosts : undefined
-    for (;;) {
-      let n: number
-      try {
-        n = hosts === undefined ? listener.acceptFds(fds) : listener.acceptFds(fds, hosts)
-      } catch (err) {
-        this.#acceptFailed(err as Error)
-        return
-      }
-      if (this.#retryDelay > 0) this.#acceptRecovered()
-      if (n === 0) return
-      this.accepted += n
-      this.#distribute(fds, n, hosts, this.#tls.get(listener)?.id ?? 0)
-      if (n < fds.length) return
-    }
-  }
-
-  /** The connections stay in the backlog; a timer tries again (nothing else would: edge-triggered). */
-  #acceptFailed(err: Error): void {
-    this.acceptFailures++
-    this.#failuresSinceLog++
-    this.#retryDelay = Math.min(RETRY_MAX_MS, Math.max(RETRY_FIRST_MS, this.#retryDelay * 2))
-    const now = performance.now()
-    if (now - this.#lastLog >= LOG_EVERY_MS) {
-      this.#lastLog = now
-      this.logger.error({ err, failures: this.#failuresSinceLog, retryInMs: this.#retryDelay }, 'accept failed; connections wait in the backlog, retrying')
-      this.#failuresSinceLog = 0
-    }
-    if (this.#retryTimer !== undefined) return
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined
-      for (const listener of this.#listeners.values()) this.#acceptAll(listener)
-    }, this.#retryDelay)
-  }
-
-  #acceptRecovered(): void {
-    this.logger.warn({ failures: this.#failuresSinceLog }, 'accepting again')
-    this.#retryDelay = 0
-    this.#failuresSinceLog = 0
-    this.#lastLog = -Infinity
+    const tag = this.#tls.get(listener)?.id ?? 0
+    this.#loop.drain(
+      listener,
+      (fds, n) => {
+        this.accepted += n
+        this.#distribute(fds, n, hosts, tag)
+      },
+      hosts,
+    )
   }
 
   /** `tag`: the TLS context id of the listener (0: plain TCP), handed over with each fd. */
@@ -275,7 +239,7 @@ export class Acceptor {
 
   /** Stops accepting: listeners closed, the poller detached. */
   close(): void {
-    clearTimeout(this.#retryTimer)
+    this.#loop.close()
     for (const listener of this.#listeners.values()) listener.close()
     this.#listeners.clear()
     for (const timer of this.#retireTimers) clearTimeout(timer)

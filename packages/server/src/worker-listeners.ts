@@ -1,14 +1,7 @@
 import { Interest, TcpListener, TcpStream, type Poller } from '@amy/core'
 import type { Logger } from 'pino'
+import { AcceptLoop } from './accept-loop.js'
 import { STAT, STAT_SLOTS } from './stats.js'
-
-const ACCEPT_BATCH = 256
-// As the main thread's acceptor: after a failed accept (out of fds, ...) an
-// edge-triggered listener gets no new notification for the connections
-// already waiting, so a timer retries, backing off while it keeps failing.
-const RETRY_FIRST_MS = 10
-const RETRY_MAX_MS = 1000
-const LOG_EVERY_MS = 10_000
 
 /**
  * `balance: 'reuseport'`: this worker's own SO_REUSEPORT listeners (one per
@@ -23,11 +16,8 @@ export class WorkerListeners {
   readonly #listeners = new Map<number, TcpListener>()
   // A TLS address's listener: its context id, what adopt() gets (absent: plain TCP).
   readonly #tls = new Map<TcpListener, number>()
-  readonly #fds = new Int32Array(ACCEPT_BATCH)
   readonly #all: Float64Array
-  #retryTimer: NodeJS.Timeout | undefined
-  #retryDelay = 0
-  #lastLog = -Infinity
+  readonly #loop: AcceptLoop
 
   constructor(
     readonly poller: Poller,
@@ -40,6 +30,15 @@ export class WorkerListeners {
     readonly log: Logger,
   ) {
     this.#all = new Float64Array(statsBuffer)
+    this.#loop = new AcceptLoop(
+      log,
+      () => {
+        for (const listener of this.#listeners.values()) this.#acceptAll(listener)
+      },
+      () => {
+        this.stats[STAT.acceptFailures] = this.stats[STAT.acceptFailures]! + 1
+      },
+    )
   }
 
   /**
@@ -70,18 +69,8 @@ export class WorkerListeners {
   }
 
   #acceptAll(listener: TcpListener): void {
-    const fds = this.#fds
     const tls = this.#tls.get(listener) ?? 0
-    for (;;) {
-      let n: number
-      try {
-        n = listener.acceptFds(fds)
-      } catch (err) {
-        this.#acceptFailed(err as Error)
-        return
-      }
-      this.#retryDelay = 0
-      if (n === 0) return
+    this.#loop.drain(listener, (fds, n) => {
       this.stats[STAT.accepted] = this.stats[STAT.accepted]! + n
       for (let i = 0; i < n; i++) {
         if (this.maxConnections > 0 && this.#open() >= this.maxConnections) {
@@ -89,8 +78,7 @@ export class WorkerListeners {
           TcpStream.fromFd(fds[i]!, { adopt: false }).close()
         } else this.adopt(fds[i]!, -1, tls)
       }
-      if (n < fds.length) return
-    }
+    })
   }
 
   #open(): number {
@@ -100,24 +88,9 @@ export class WorkerListeners {
     return open
   }
 
-  #acceptFailed(err: Error): void {
-    this.stats[STAT.acceptFailures] = this.stats[STAT.acceptFailures]! + 1
-    this.#retryDelay = Math.min(RETRY_MAX_MS, Math.max(RETRY_FIRST_MS, this.#retryDelay * 2))
-    const now = performance.now()
-    if (now - this.#lastLog >= LOG_EVERY_MS) {
-      this.#lastLog = now
-      this.log.error({ err, retryInMs: this.#retryDelay }, 'accept failed; connections wait in the backlog, retrying')
-    }
-    if (this.#retryTimer !== undefined) return
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined
-      for (const listener of this.#listeners.values()) this.#acceptAll(listener)
-    }, this.#retryDelay)
-  }
-
   /** Stops accepting (drain, close): the listeners are deregistered and closed; connections still queued on them are reset by the kernel. */
   close(): void {
-    clearTimeout(this.#retryTimer)
+    this.#loop.close()
     for (const listener of this.#listeners.values()) listener.close() // deregisters it too
     this.#listeners.clear()
   }
