@@ -6,9 +6,10 @@ import t from 'tap'
 import { Child } from './child'
 import { LineClient, fixture, until } from './helpers'
 
-t.test('after EMFILE, the connections waiting are served once fds free up, with no new connection arriving', async t => {
+// balance 'reuseport': the worker accepts from its own listener, with the same loop.
+for (const balance of ['handoff', 'reuseport']) t.test(`after EMFILE, the connections waiting are served once fds free up, with no new connection arriving (balance ${balance})`, async t => {
   // A shell lowers the fd limit for the server process only.
-  const child = new Child(t, 'sh', ['-c', `ulimit -n 512 && exec "${process.execPath}" "${fixture('serve-main.js')}"`], { FD_HOG: '1', THREADS: '1' })
+  const child = new Child(t, 'sh', ['-c', `ulimit -n 512 && exec "${process.execPath}" "${fixture('serve-main.js')}"`], { FD_HOG: '1', THREADS: '1', BALANCE: balance })
   const port = await child.port()
   child.proc.stdin!.write('fill\n')
   await until(() => /full \d+ EMFILE/.test(child.stdout), 10_000, 'the fds to be used up')
@@ -23,7 +24,9 @@ t.test('after EMFILE, the connections waiting are served once fds free up, with 
     await c.until(() => c.lines.includes(`hello ${i}`), 10_000)
   }
   t.pass(`all ${waiting.length} waiting connections were served`)
-  t.ok(child.logged('accepting again'), 'recovery is logged')
+  // (A worker's log line reaches stderr through the main thread: poll.)
+  await until(() => child.logged('accepting again'), 10_000, 'the recovery log')
+  t.pass('recovery is logged')
   child.proc.stdin!.end() // the fixture reads stdin while FD_HOG is set
   child.proc.kill('SIGTERM')
   await until(() => child.exited, 20_000, 'the process to exit')
