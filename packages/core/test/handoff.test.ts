@@ -3,7 +3,7 @@
 import t from 'tap'
 import net from 'node:net'
 import { Poller, Registrar, TcpListener } from '@amy/core'
-import { once, openFds, startWorker, waitFor } from './helpers'
+import { exitOf, once, openFds, startWorker, waitFor } from './helpers'
 
 function connectClients(port: number, n: number): Promise<net.Socket[]> {
   return Promise.all(
@@ -80,7 +80,7 @@ t.test('a worker that dies holding connections has them closed', async t => {
   const error = once<Error>(worker, 'error')
   worker.postMessage('crash')
   t.match((await error).message, /crashed on purpose/)
-  await once(worker, 'exit')
+  await exitOf(worker)
   await Promise.all(ended)
   t.pass('every client saw its connection closed')
   t.equal(registrar.closedOnClose, 3, 'the dying worker closed its three connections')

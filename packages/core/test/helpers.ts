@@ -23,9 +23,25 @@ export function waitFor(poller: Poller, id: number, timeoutMs = 1000, rounds = 1
 
 export const fixture = (name: string): string => join(__dirname, 'fixtures', name)
 
+const exits = new WeakMap<Worker, Promise<number>>()
+
 /** Starts a worker on a fixture; the test ends it (terminate) and awaits exit. */
 export function startWorker(name: string, workerData?: unknown): Worker {
-  return new Worker(fixture(name), { workerData })
+  const worker = new Worker(fixture(name), { workerData })
+  exits.set(worker, new Promise(resolve => worker.once('exit', resolve)))
+  return worker
+}
+
+/**
+ * The exit code of a worker from startWorker. Listening from the start
+ * matters: when a worker exits before its last message or error was
+ * delivered, Node emits that message or 'error' and then 'exit' in one
+ * synchronous go, so a listener added after awaiting the message misses it.
+ */
+export function exitOf(worker: Worker): Promise<number> {
+  const exit = exits.get(worker)
+  if (!exit) throw new Error('exitOf: not a worker from startWorker')
+  return exit
 }
 
 export function once<T = unknown>(worker: Worker, event: 'message' | 'exit' | 'error'): Promise<T> {

@@ -5,7 +5,7 @@ import net from 'node:net'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { Interest, Registrar, Sender, TcpListener } from '@amy/core'
-import { once, startWorker } from './helpers'
+import { exitOf, once, startWorker } from './helpers'
 
 function echoOnce(port: number, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -49,7 +49,7 @@ t.test('a listener registered by one thread is accepted and echoed by a worker',
   const report = await done
   t.equal(report.accepted, 3)
   t.equal(report.echoed, texts.join('').length)
-  await once(worker, 'exit')
+  await exitOf(worker)
 })
 
 t.test('start() delivers batches on a worker thread without blocking its loop', async t => {
@@ -63,7 +63,7 @@ t.test('start() delivers batches on a worker thread without blocking its loop', 
   const { batches, ticks } = await stopped
   t.ok(batches >= 2, `onBatch ran for accepts and reads (${batches} batches)`)
   t.ok(ticks >= 2, `the worker's own timers kept running (${ticks} ticks)`)
-  const code = await once<number>(worker, 'exit')
+  const code = await exitOf(worker)
   t.equal(code, 0, 'a closed poller does not keep the worker alive')
 })
 
@@ -95,7 +95,7 @@ t.test('workers that die with a busy started poller do not take the process down
     await died
     clearInterval(flood)
     socket.destroy()
-    await once(worker, 'exit').catch(() => {})
+    await exitOf(worker)
   }
   t.pass('the main process survived 15 worker deaths under load')
 })
