@@ -1,37 +1,58 @@
 /**
- * FIFO with O(1) amortised push/shift. `Array#shift` is O(n) once an array
- * leaves V8's fast path, and a reader can queue thousands of small frames in
- * one `readFrom`, so keep a head index and compact only occasionally.
+ * FIFO with O(1) push/shift, kept in segments of SEGMENT slots. `Array#shift`
+ * is O(n) once an array leaves V8's fast path, and a reader can queue tens
+ * of thousands of small frames in one `readFrom` (a 64 KiB read of 1-byte
+ * lines is 32,768 of them). One growing array would reach V8's large-object
+ * space (over 128 KiB), where each discarded copy stays until a full GC: a
+ * flood of short lines grew the heap by ~1.5 MiB/s that way (issue 7,
+ * flood-memory.mjs). Small segments die young and a scavenge takes them.
  */
+const SEGMENT = 1024
+
 export class Queue<T> {
-  private items: (T | undefined)[] = []
-  private head = 0
+  // Every segment is full but the last, filled up to `end`; the first is
+  // taken from `first`. Emptied, the queue keeps its one segment.
+  private segments: (T | undefined)[][] = []
+  private first = 0
+  private end = 0
+  private count = 0
 
   get length(): number {
-    return this.items.length - this.head
+    return this.count
   }
 
   push(item: T): void {
-    this.items.push(item)
+    let last = this.segments[this.segments.length - 1]
+    if (last === undefined || this.end === SEGMENT) {
+      last = []
+      this.segments.push(last)
+      this.end = 0
+    }
+    last[this.end++] = item
+    this.count++
   }
 
   /** The item `i` places from the front, or undefined. */
   at(i: number): T | undefined {
-    return this.items[this.head + i]
+    if (i < 0 || i >= this.count) return undefined
+    const j = this.first + i
+    return this.segments[Math.floor(j / SEGMENT)]![j % SEGMENT]
   }
 
   shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined
-    const item = this.items[this.head]
+    if (this.count === 0) return undefined
+    const segment = this.segments[0]!
+    const item = segment[this.first]
     // Drop the reference so a consumed frame can be collected.
-    this.items[this.head] = undefined
-    this.head++
-    if (this.head === this.items.length) {
-      this.items = []
-      this.head = 0
-    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
+    segment[this.first] = undefined
+    this.first++
+    this.count--
+    if (this.count === 0) {
+      this.first = 0
+      this.end = 0
+    } else if (this.first === SEGMENT) {
+      this.segments.shift()
+      this.first = 0
     }
     return item
   }
