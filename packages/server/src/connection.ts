@@ -20,6 +20,10 @@ export interface ConnectionHost {
   readonly readBuffer: Buffer
   readonly highWaterMark: number
   readonly maxBufferedBytes: number
+  /** maxBufferedBytesTotal (0: none). */
+  readonly maxBufferedBytesTotal: number
+  /** True while every worker's write queues together cost more than maxBufferedBytesTotal. */
+  overBufferedTotal(): boolean
   readonly allowHalfOpen: boolean
   /** Free write tails (WRITE_TAIL_BYTES each) shared by the worker's connections. */
   readonly writeTails: Buffer[]
@@ -56,6 +60,7 @@ export const UNREAD_ERRNO = -1
 
 const STAT_BYTES_IN = STAT.bytesIn
 const STAT_BYTES_OUT = STAT.bytesOut
+const STAT_BUFFERED = STAT.bufferedBytes
 
 /**
  * What one queued chunk costs beyond its bytes (the Buffer view, its slot in
@@ -133,6 +138,8 @@ export class Connection<State = unknown, Data = unknown> {
   readonly #host: ConnectionHost
   #queue: Uint8Array[] = []
   #queued = 0
+  // The queue's cost as last added to the worker's STAT.bufferedBytes.
+  #counted = 0
   // The write tail: bytes [#tailStart, #tailEnd) are queued in it but not
   // yet in #queue (sealed into it as one view before a flush or a large write).
   #tail: Buffer | undefined
@@ -305,8 +312,18 @@ export class Connection<State = unknown, Data = unknown> {
       this.#queue.push(bytes)
     }
     this.#queued += length
-    if (this.#queued + this.#queue.length * QUEUED_CHUNK_COST > this.#host.maxBufferedBytes) {
-      this.destroy(new ServerError('ERR_BUFFER_LIMIT', `connection ${this.id} has more than ${this.#host.maxBufferedBytes} bytes (counting ${QUEUED_CHUNK_COST} per queued write) waiting to be written`))
+    const host = this.#host
+    const cost = this.#account()
+    if (cost > host.maxBufferedBytes) {
+      this.destroy(new ServerError('ERR_BUFFER_LIMIT', `connection ${this.id} has more than ${host.maxBufferedBytes} bytes (counting ${QUEUED_CHUNK_COST} per queued write) waiting to be written`))
+      return false
+    }
+    // Server-wide budget: a reader that is behind (over highWaterMark) whose
+    // write finds every worker's queues over it is closed; one that keeps
+    // up is not (its queue leaves at the end of the batch).
+    if (host.maxBufferedBytesTotal > 0 && cost > host.highWaterMark && host.overBufferedTotal()) {
+      host.stats[STAT.bufferTotalClosed] = host.stats[STAT.bufferTotalClosed]! + 1
+      this.destroy(new ServerError('ERR_BUFFER_TOTAL_LIMIT', `connection ${this.id} has ${cost} bytes waiting to be written while the server's write queues cost more than maxBufferedBytesTotal (${host.maxBufferedBytesTotal})`))
       return false
     }
     if (!this.#connecting) {
@@ -318,6 +335,15 @@ export class Connection<State = unknown, Data = unknown> {
       return false
     }
     return true
+  }
+
+  /** Brings the worker's STAT.bufferedBytes up to date with this queue's cost; returns the cost. */
+  #account(): number {
+    const cost = this.#queued + this.#queue.length * QUEUED_CHUNK_COST
+    const stats = this.#host.stats
+    stats[STAT_BUFFERED] = stats[STAT_BUFFERED]! + cost - this.#counted
+    this.#counted = cost
+    return cost
   }
 
   #copyToTail(bytes: Uint8Array): void {
@@ -375,6 +401,7 @@ export class Connection<State = unknown, Data = unknown> {
     }
     this.#queue = []
     this.#queued = 0
+    this.#account()
     this.#releaseTail()
     this.pipeOut?.close()
     try {
@@ -620,12 +647,16 @@ export class Connection<State = unknown, Data = unknown> {
         this.destroy(err as Error)
         return false
       }
-      if (n === null) return false // the writable edge will call us again
+      if (n === null) {
+        this.#account()
+        return false // the writable edge will call us again
+      }
       this.#host.stats[STAT_BYTES_OUT] = this.#host.stats[STAT_BYTES_OUT]! + n
       this.lastActive = this.#host.now
       this.#queued -= n
       this.#consume(n)
     }
+    this.#account()
     this.#releaseTail()
     if (this.#needDrain) {
       this.#needDrain = false

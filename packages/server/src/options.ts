@@ -41,6 +41,14 @@ export interface ServerOptions {
   highWaterMark?: number
   /** A connection with more queued bytes than this is destroyed with ERR_BUFFER_LIMIT (default 16 MiB). */
   maxBufferedBytes?: number
+  /**
+   * All connections' write queues together, over every worker, counted as
+   * maxBufferedBytes counts them (default 0: no limit). While they cost
+   * more, a connection that is behind (more than highWaterMark queued) is
+   * destroyed with ERR_BUFFER_TOTAL_LIMIT when it is written to; counted in
+   * `stats().bufferTotalClosed` (see docs/reliability.md).
+   */
+  maxBufferedBytesTotal?: number
   /** Idle timeout for every connection in ms (default 0: none). conn.setTimeout overrides it. */
   idleTimeout?: number
   /**
@@ -91,6 +99,7 @@ export interface ResolvedOptions {
   maxConnectionsPerAddress: number
   highWaterMark: number
   maxBufferedBytes: number
+  maxBufferedBytesTotal: number
   idleTimeout: number
   firstDataTimeout: number
   allowHalfOpen: boolean
@@ -117,7 +126,7 @@ function integer(name: string, value: unknown, fallback: number, min: number, ma
 const OPTION_KEYS = [
   'handler', 'threads', 'logger', 'maxConnections', 'highWaterMark', 'maxBufferedBytes', 'idleTimeout',
   'allowHalfOpen', 'signal', 'handlerData', 'stallTimeout', 'setupTimeout', 'pubsub', 'firstDataTimeout',
-  'maxConnectionsPerAddress', 'balance',
+  'maxConnectionsPerAddress', 'balance', 'maxBufferedBytesTotal',
 ] as const satisfies ReadonlyArray<keyof ServerOptions>
 const allOptionsListed: Exclude<keyof ServerOptions, (typeof OPTION_KEYS)[number]> extends never ? true : never = true
 const KNOWN_OPTIONS = new Set<string>(OPTION_KEYS)
@@ -157,6 +166,10 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (maxBufferedBytes < highWaterMark) {
     throw new ServerError('ERR_INVALID_ARG_VALUE', `maxBufferedBytes (${maxBufferedBytes}) must be >= highWaterMark (${highWaterMark})`)
   }
+  const maxBufferedBytesTotal = integer('maxBufferedBytesTotal', options.maxBufferedBytesTotal, 0, 0, Number.MAX_SAFE_INTEGER)
+  if (maxBufferedBytesTotal > 0 && maxBufferedBytesTotal < highWaterMark) {
+    throw new ServerError('ERR_INVALID_ARG_VALUE', `maxBufferedBytesTotal (${maxBufferedBytesTotal}) must be 0 (none) or >= highWaterMark (${highWaterMark})`)
+  }
   const stallTimeout = integer('stallTimeout', options.stallTimeout, 10_000, 0, 2 ** 31)
   if (stallTimeout > 0 && stallTimeout < 500) {
     throw new ServerError('ERR_INVALID_ARG_VALUE', `stallTimeout must be 0 (off) or at least 500 ms, got ${stallTimeout}`)
@@ -182,6 +195,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     maxConnectionsPerAddress,
     highWaterMark,
     maxBufferedBytes,
+    maxBufferedBytesTotal,
     idleTimeout: integer('idleTimeout', options.idleTimeout, 0, 0, 2 ** 31),
     firstDataTimeout: integer('firstDataTimeout', options.firstDataTimeout, 0, 0, 2 ** 31),
     allowHalfOpen: boolean('allowHalfOpen', options.allowHalfOpen),

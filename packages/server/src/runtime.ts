@@ -10,7 +10,7 @@ import { HookCaller } from './hooks.js'
 import { IdleTimers } from './idle-timers.js'
 import { armConnectTimeout, ipLiteral, resolveThenConnect, unconnected } from './outbound.js'
 import { Pipe, type PipeHost } from './pipe.js'
-import { STAT } from './stats.js'
+import { STAT, STAT_SLOTS } from './stats.js'
 import { ClientContextCache, TlsContextCache, type ConnectTlsOptions } from './tls.js'
 import { RuntimeContext, type ContextHost } from './worker-context.js'
 import { WorkerPubSub, type PubSubLoop } from './worker-pubsub.js'
@@ -18,6 +18,8 @@ import { WorkerPubSub, type PubSubLoop } from './worker-pubsub.js'
 export interface RuntimeOptions {
   highWaterMark: number
   maxBufferedBytes: number
+  /** 0: none. */
+  maxBufferedBytesTotal: number
   allowHalfOpen: boolean
   idleTimeout: number
   firstDataTimeout: number
@@ -48,6 +50,7 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
   readonly writeTails: Buffer[] = []
   readonly highWaterMark: number
   readonly maxBufferedBytes: number
+  readonly maxBufferedBytesTotal: number
   readonly allowHalfOpen: boolean
   readonly stats: Float64Array
   readonly context: RuntimeContext
@@ -57,6 +60,8 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
   publishing: Connection | undefined
 
   readonly #inboxId: number
+  /** Every worker's counters (this worker's `stats` is one row of them). */
+  readonly #allStats: Float64Array
   readonly #handler: Handler
   readonly #copyData: boolean
   readonly #hooks: HookCaller
@@ -76,8 +81,10 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
     this.#hooks = new HookCaller(handler, logger)
     this.highWaterMark = options.highWaterMark
     this.maxBufferedBytes = options.maxBufferedBytes
+    this.maxBufferedBytesTotal = options.maxBufferedBytesTotal
     this.allowHalfOpen = options.allowHalfOpen
     this.stats = stats
+    this.#allStats = new Float64Array(stats.buffer)
     this.log = logger
     this.#inboxId = this.poller.openFdInbox()
     this.pubsub = new WorkerPubSub(this, this.poller.registrar, stats, logger)
@@ -89,6 +96,18 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
   toMain: ((message: unknown) => void) | undefined
   /** Set by worker-entry with maxConnectionsPerAddress: gives each client address's count back on close. */
   addressRelease: AddressRelease | undefined
+
+  /**
+   * Sums every worker's queue cost from shared memory (another worker's
+   * figure may be one update old). Asked only by a connection that is
+   * behind, on a write, when maxBufferedBytesTotal is set.
+   */
+  overBufferedTotal(): boolean {
+    const all = this.#allStats
+    let total = 0
+    for (let i = STAT.bufferedBytes; i < all.length; i += STAT_SLOTS) total += all[i]!
+    return total > this.maxBufferedBytesTotal
+  }
 
   /** The open connection with this id on this worker (server.send/destroy). */
   find(id: number): Connection | undefined {

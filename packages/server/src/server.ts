@@ -91,6 +91,15 @@ export interface ServerStats {
    * 250 ms at most, so short stalls read as 0-350). 0 with stallTimeout 0.
    */
   maxWorkerStallMs: number
+  /**
+   * Now: what every write queue costs together (queued bytes + 320 per
+   * queued chunk), the figure maxBufferedBytesTotal bounds.
+   */
+  bufferedBytes: number
+  /** Connections destroyed with ERR_BUFFER_TOTAL_LIMIT (behind while the queues were over maxBufferedBytesTotal). */
+  bufferTotalClosed: number
+  /** Now: published bytes waiting in the workers for a peer worker that is behind. */
+  pubsubBacklogBytes: number
   /** Each worker's own counters. */
   workers: WorkerStats[]
   /** The pub/sub adapter's counters (only with `options.pubsub`). */
@@ -268,6 +277,9 @@ export class Server extends EventEmitter<ServerEvents> {
       connectionsLostToCrashes: this.#slots.reduce((total, s) => total + s.lostConnections, 0),
       maxWorkerStallMs: Math.round(Math.max(0, ...this.#slots.map(slot => slot.maxSilentMs))),
       pubsubDropped: this.#pubsubDropped + this.#workerSum(STAT.pubsubDropped),
+      bufferedBytes: sum('bufferedBytes'),
+      bufferTotalClosed: this.#workerSum(STAT.bufferTotalClosed),
+      pubsubBacklogBytes: sum('pubsubBacklogBytes'),
       workers,
       ...(this.#options.pubsub !== undefined && { pubsub: readPubSubStats(this.#pubsubStats) }),
     }

@@ -20,9 +20,12 @@ export const STAT = {
   acceptFailures: 11,
   tlsHandshakes: 12, // TLS handshakes completed (inbound and outbound)
   tlsFailures: 13, // TLS connections closed by an ERR_TLS_* error or lost before their handshake completed
+  bufferedBytes: 14, // now: the write queues' cost (bytes + QUEUED_CHUNK_COST per queued chunk), what maxBufferedBytesTotal bounds
+  pubsubBacklogBytes: 15, // now: published bytes waiting in this worker for a peer whose channel is full
+  bufferTotalClosed: 16, // connections destroyed with ERR_BUFFER_TOTAL_LIMIT
 } as const
 
-export const STAT_SLOTS = 14
+export const STAT_SLOTS = 17
 
 /** One worker's counters (see ServerStats). */
 export interface WorkerStats {
@@ -47,6 +50,13 @@ export interface WorkerStats {
    * timeout included) or lost (reset, FIN) before their handshake completed.
    */
   tlsFailures: number
+  /**
+   * Now: what this worker's write queues cost (queued bytes + 320 per queued
+   * chunk, as maxBufferedBytes counts them).
+   */
+  bufferedBytes: number
+  /** Now: published bytes waiting in this worker for a peer worker that is behind (at most 16 MiB). */
+  pubsubBacklogBytes: number
 }
 
 export function readStats(worker: number, slots: Float64Array): WorkerStats {
@@ -60,5 +70,7 @@ export function readStats(worker: number, slots: Float64Array): WorkerStats {
     errors: slots[STAT.errors]!,
     tlsHandshakes: slots[STAT.tlsHandshakes]!,
     tlsFailures: slots[STAT.tlsFailures]!,
+    bufferedBytes: slots[STAT.bufferedBytes]!,
+    pubsubBacklogBytes: slots[STAT.pubsubBacklogBytes]!,
   }
 }

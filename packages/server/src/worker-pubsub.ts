@@ -269,6 +269,7 @@ export class WorkerPubSub {
     }
     waiting.push({ bytes, records })
     this.#backlogBytes += bytes.length
+    this.#stats[STAT.pubsubBacklogBytes] = this.#backlogBytes
   }
 
   #dropped(records: number): void {
@@ -313,6 +314,7 @@ export class WorkerPubSub {
         }
       }
       for (let i = 0; i < sent; i++) this.#backlogBytes -= waiting[i]!.bytes.length
+      this.#stats[STAT.pubsubBacklogBytes] = this.#backlogBytes
       if (sent === waiting.length) this.#backlog.delete(peer)
       else waiting.splice(0, sent)
     }

@@ -87,6 +87,7 @@ export class WorkerSlot {
       options: {
         highWaterMark: this.options.highWaterMark,
         maxBufferedBytes: this.options.maxBufferedBytes,
+        maxBufferedBytesTotal: this.options.maxBufferedBytesTotal,
         allowHalfOpen: this.options.allowHalfOpen,
         idleTimeout: this.options.idleTimeout,
         firstDataTimeout: this.options.firstDataTimeout,
@@ -200,6 +201,9 @@ export class WorkerSlot {
     this.stats[STAT.errors] = this.stats[STAT.errors]! + open
     this.stats[STAT.connections] = 0
     this.stats[STAT.inbound] = 0
+    // Its queues and backlog died with it (maxBufferedBytesTotal counts what lives).
+    this.stats[STAT.bufferedBytes] = 0
+    this.stats[STAT.pubsubBacklogBytes] = 0
     this.registrar = undefined
     this.pubsub = undefined
     this.onDeath(this, err, cause)

@@ -110,3 +110,32 @@ t.test('a 1-byte-line flood into non-readers stays under baseline + non-readers 
   t.ok(figures.peakMiB <= figures.boundMiB, `peak ${figures.peakMiB} MiB <= bound ${figures.boundMiB} MiB (baseline ${figures.baselineMiB} MiB)`)
   t.equal(child.exitCode, 0)
 })
+
+t.test('maxBufferedBytesTotal: once every worker\'s queues together cost more, the reader that is behind whose write crosses it is destroyed with ERR_BUFFER_TOTAL_LIMIT and counted; the other keeps its queue, and stats().bufferedBytes goes back to 0 once it reads', async t => {
+  const MiB = 1024 * 1024
+  const [server, port] = await started(t, { handler: fixture('commands.js'), threads: 2, maxBufferedBytes: 8 * MiB, maxBufferedBytesTotal: 12 * MiB })
+  const messages: Array<{ queued?: number; closed?: string }> = []
+  server.on('message', m => messages.push(m as { queued?: number; closed?: string }))
+  const clients = await Promise.all([LineClient.connect(port), LineClient.connect(port)])
+  t.teardown(() => { for (const c of clients) c.destroy() })
+  const workers = await Promise.all(clients.map(c => c.request('worker')))
+  t.not(workers[0], workers[1], 'two workers: the total is counted across them')
+  const [first, second] = clients as [LineClient, LineClient]
+  // Neither reads: what the kernel does not take stays queued.
+  first.socket.pause()
+  second.socket.pause()
+  first.send(`hold ${7 * MiB}`)
+  await until(() => messages.length === 1, 30_000, 'the first queue')
+  t.ok(messages[0]!.queued! >= 7 * MiB, `the first connection holds ${messages[0]!.queued} bytes`)
+  t.ok(server.stats().bufferedBytes >= 7 * MiB, `stats().bufferedBytes counts it (${server.stats().bufferedBytes})`)
+  t.equal(server.stats().bufferTotalClosed, 0, 'under the total: nothing closed')
+  second.send(`hold ${7 * MiB}`)
+  await until(() => messages.length === 2, 30_000, 'the second connection closed')
+  t.same(messages[1], { closed: 'ERR_BUFFER_TOTAL_LIMIT' }, 'the second, whose write crossed the total, was destroyed with ERR_BUFFER_TOTAL_LIMIT')
+  t.equal(server.stats().bufferTotalClosed, 1, 'counted in stats().bufferTotalClosed')
+  t.equal(server.stats().connections, 1, 'the first is still open')
+  t.ok(server.stats().bufferedBytes >= 7 * MiB && server.stats().bufferedBytes <= 12 * MiB, `the first keeps its queue (${server.stats().bufferedBytes})`)
+  first.socket.resume()
+  await until(() => server.stats().bufferedBytes === 0, 30_000, 'the first queue to be written')
+  t.equal(server.stats().workers.reduce((n, w) => n + w.bufferedBytes, 0), 0, 'every worker counts 0 once the queues are flushed')
+})
