@@ -2,22 +2,37 @@
 // do not read. Each non-reader's queue must be bounded by maxBufferedBytes
 // at its real cost, so the server's peak RSS must stay under
 //   baseline + non-readers x maxBufferedBytes x 1.25
-// where the baseline is the peak RSS of the same flood with no non-reader
-// (phase 1: the heap the flood itself needs, GC included); phase 2 adds the
-// non-readers and floods as long again.
+// where the baseline is the peak RSS of the same flood with every member
+// reading (phase 1: the heap the flood itself needs, with the same fan-out,
+// GC included); in phase 2 the N "quiet" members stop reading and the flood
+// goes on as long again, so what phase 2 adds is what their queues cost.
+// (--baseline readers: phase 1 without the quiet members, who join at phase
+// 2 already paused: the definition used before 2026-11-30, whose phase 2
+// also does a fan-out phase 1 did not.)
 //
-//   node scripts/reliability/flood-memory.mjs [--non-readers 16] [--max-buffered 16777216] [--seconds 15] [--threads 2]
+//   node scripts/reliability/flood-memory.mjs [--non-readers 16] [--max-buffered 16777216] [--seconds 15] [--threads 2] [--baseline same|readers] [--probe FILE]
+//
+// --probe FILE: the server runs probe-handler.mjs (the chat handler plus a
+// probe), and FILE gets one JSON line per worker per 100 ms (heap, external,
+// queued bytes, GCs) and the process's RSS each time this script samples it.
 //
 // Prints one JSON line (MiB) and exits 1 if the bound is broken. A paused
 // client does not notice that the server closed it: disconnections are the
 // server's error count.
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { args, connect, memory, sleep, startServer } from './lib.mjs'
 
-const opt = args({ nonReaders: 16, maxBuffered: 16 * 1024 * 1024, seconds: 15, threads: 2 })
+const opt = args({ nonReaders: 16, maxBuffered: 16 * 1024 * 1024, seconds: 15, threads: 2, baseline: 'same', probe: '' })
+if (opt.baseline !== 'same' && opt.baseline !== 'readers') throw new Error(`--baseline same|readers, not ${opt.baseline}`)
 const here = dirname(fileURLToPath(import.meta.url))
-const server = await startServer(join(here, 'chat-server.mjs'), { THREADS: String(opt.threads), MAX_BUFFERED_BYTES: String(opt.maxBuffered) })
+const probe = opt.probe === '' ? undefined : opt.probe
+if (probe) writeFileSync(probe, '')
+const note = (what) => { if (probe) appendFileSync(probe, JSON.stringify({ t: Date.now(), ...what }) + '\n') }
+const env = { THREADS: String(opt.threads), MAX_BUFFERED_BYTES: String(opt.maxBuffered) }
+if (probe) Object.assign(env, { HANDLER: 'scripts/reliability/probe-handler.mjs', PROBE_FILE: probe })
+const server = await startServer(join(here, 'chat-server.mjs'), env)
 
 const member = async (nick, read) => {
   const s = await connect(server.port)
@@ -40,21 +55,41 @@ const pump = () => {
   while (!stop && publisher.write(block)) sent += block.length / 2
 }
 publisher.on('drain', pump)
-const flood = async () => {
+// PROBE_SMAPS=1 with --probe: the server's mappings holding over 1 MiB (start address: resident KiB).
+const bigMappings = pid => {
+  const out = {}
+  let start
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-[0-9a-f]+ /.exec(line)
+    if (m) start = m[1]
+    else if (line.startsWith('Rss:')) {
+      const kb = Number(line.split(/\s+/)[1])
+      if (kb > 1024) out[start] = kb
+    }
+  }
+  return out
+}
+const flood = async (phase) => {
+  note({ phase })
   stop = false
   pump()
   const start = performance.now()
   let peak = 0
   while (performance.now() - start < opt.seconds * 1000) {
     await sleep(100)
-    peak = Math.max(peak, memory(server.proc.pid).rssMiB)
+    const rss = memory(server.proc.pid).rssMiB
+    note({ processRss: Math.round(rss), ...(process.env.PROBE_SMAPS && { smaps: bigMappings(server.proc.pid) }) })
+    peak = Math.max(peak, rss)
   }
   stop = true
   return Math.max(peak, memory(server.proc.pid).peakMiB)
 }
-const baseline = await flood()
-const nonReaders = await Promise.all(Array.from({ length: opt.nonReaders }, (_, i) => member(`quiet${i}`, false)))
-const peak = await flood()
+const quiet = () => Promise.all(Array.from({ length: opt.nonReaders }, (_, i) => member(`quiet${i}`, opt.baseline === 'same')))
+let nonReaders = opt.baseline === 'same' ? await quiet() : []
+const baseline = await flood('baseline')
+if (opt.baseline === 'same') for (const s of nonReaders) s.pause()
+else nonReaders = await quiet()
+const peak = await flood('non-readers')
 server.proc.kill('SIGUSR2')
 await sleep(500)
 const stats = JSON.parse(/stats (.*)/.exec(server.output())?.[1] ?? '{}')
@@ -64,6 +99,7 @@ const result = {
   maxBufferedBytes: opt.maxBuffered,
   threads: opt.threads,
   secondsPerPhase: opt.seconds,
+  baseline: opt.baseline,
   linesSent: sent,
   nonReadersDisconnected: stats.workers?.reduce((n, w) => n + w.errors, 0),
   idleMiB: Math.round(idle),
