@@ -581,7 +581,7 @@ export class Connection<State = unknown, Data = unknown> {
     // as copied bytes would overtake those in the kernel pipe.
     const out = this.pipeOut
     if (out !== undefined && out.splicing) {
-      out.pump()
+      out.sourceReadable()
       return
     }
     // Nothing to read before the connect completes (an outbound connection
@@ -618,7 +618,7 @@ export class Connection<State = unknown, Data = unknown> {
       if (this.#closed) return
       if (this.pipeOut?.splicing) {
         // A full read switched this pipe to splice: the rest goes in-kernel.
-        this.pipeOut.pump()
+        this.pipeOut.sourceReadable()
         return
       }
       if (this.#paused || this.#held) {

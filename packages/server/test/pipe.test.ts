@@ -101,7 +101,7 @@ t.test('a read deferred to a later turn that finds its pipe splicing pumps inste
   const conn = new Internal(host, 1, server, false)
   let pumped = 0
   // The pipe went to splicing after this read was deferred (runReadNextTurn, runReadLater).
-  conn.pipeOut = { splicing: true, pump: () => { pumped++ } } as never
+  conn.pipeOut = { splicing: true, sourceReadable: () => { pumped++ } } as never
   const readableId = poller.registrar.register(server, Interest.Read)
   client.write(Buffer.from('bytes for the kernel pipe'))
   await until(() => poller.wait(0).some(n => n.id === readableId), 5000, 'the source to be readable')
@@ -109,4 +109,42 @@ t.test('a read deferred to a later turn that finds its pipe splicing pumps inste
   conn.readable(false)
   t.equal(pumped, 1, 'the pipe pumped')
   t.same(delivered, [], 'nothing was read and copied')
+})
+
+t.test('a splicing pipe stays splicing when a pass on the target\'s edge finds the source nearly empty; only 4 small passes in a row on the source\'s edge return it to copying', { skip: !spliceSupported && 'splice is Linux-only' }, async t => {
+  const poller = new Poller()
+  const [aClient, aServer] = connectedPair(poller)
+  const [bClient, bServer] = connectedPair(poller)
+  t.teardown(() => {
+    for (const s of [aClient, aServer, bClient, bServer]) s.close()
+    poller.close()
+  })
+  let resumed = 0
+  const source = { stream: aServer, closed: false, connecting: false, bufferedBytes: 0, lastActive: 0, pause() {}, resume() { resumed++ }, destroy(err: Error) { throw err }, endOfStream() {} }
+  const target = {
+    stream: bClient, closed: false, ending: false, connecting: false, bufferedBytes: 0, lastActive: 0,
+    write(bytes: Uint8Array) { return bClient.write(bytes) === bytes.length },
+    end() {},
+  }
+  const host: PipeHost = { stats: new Float64Array(16), now: 0, schedulePump() {} }
+  const pipe = new Pipe(source as never, target as never, host, true)
+  t.teardown(() => pipe.close())
+  const readableId = poller.registrar.register(aServer, Interest.Read)
+  const arrive = async (bytes: string): Promise<void> => {
+    aClient.write(Buffer.from(bytes))
+    await until(() => poller.wait(0).some(n => n.id === readableId), 5000, 'the source to be readable')
+  }
+  pipe.forward(Buffer.alloc(64 * 1024, 'x'), true) // a full read: bulk
+  t.ok(pipe.splicing, 'a full read switched the pipe to splicing')
+  await arrive('tail')
+  pipe.targetFlushed() // the target's queue emptied: a pass on its edge
+  t.ok(pipe.splicing, 'a small pass on the target\'s edge keeps splicing')
+  for (let i = 1; i <= 4; i++) {
+    await arrive(`s${i}`)
+    pipe.sourceReadable()
+    t.equal(pipe.splicing, i < 4, `after ${i} small pass(es) on the source's edge: ${i < 4 ? 'splicing' : 'copying'}`)
+  }
+  t.equal(resumed, 1, 'the source was resumed once, for copying')
+  const got = await readBytes(bServer, 64 * 1024 + 4 + 8)
+  t.equal(got.subarray(64 * 1024).toString(), 'tails1s2s3s4', 'every byte arrived, in order')
 })
