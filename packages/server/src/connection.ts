@@ -6,6 +6,8 @@ import type { WorkerContext } from './handler-types.js'
 import { checkTopic, describe, invalidBytes } from './validate.js'
 import { STAT } from './stats.js'
 import { connectionTls, type ConnectionTls } from './tls.js'
+import { catchUp, type TopicFeed } from './topic-feed.js'
+import { WRITE_TAIL_BYTES, type WriteTails } from './write-tails.js'
 
 const READABLE = 1
 const WRITABLE = 2
@@ -25,8 +27,8 @@ export interface ConnectionHost {
   /** True while every worker's write queues together cost more than maxBufferedBytesTotal. */
   overBufferedTotal(): boolean
   readonly allowHalfOpen: boolean
-  /** Free write tails (WRITE_TAIL_BYTES each) shared by the worker's connections. */
-  readonly writeTails: Buffer[]
+  /** Free write tails shared by the worker's connections (and its topics' feeds). */
+  readonly writeTails: WriteTails
   /** True while the runtime dispatches a batch: writes are coalesced until its end. */
   readonly inBatch: boolean
   /** Coarse clock (ms), updated once per batch. */
@@ -87,8 +89,6 @@ export const QUEUED_CHUNK_COST = 320
  * goes back to the free list when the connection's queue empties.
  */
 const COPY_MAX_BYTES = 1024
-const WRITE_TAIL_BYTES = 16 * 1024
-const FREE_TAILS_MAX = 1024
 
 const READS_PER_TURN = 16
 const TURN_BUDGET_MS = 10
@@ -134,6 +134,11 @@ export class Connection<State = unknown, Data = unknown> {
   pipeOut: Pipe | undefined
   /** @internal the pipe whose bytes come into this connection */
   pipeIn: Pipe | undefined
+  /** @internal the feed of its one topic (topic-feed.ts): owed [feedFrom, feed.end) but the feedSkips ranges */
+  feed: TopicFeed | undefined
+  /** @internal */ feedFrom = 0
+  /** @internal pairs [start, end) of its own messages in the feed */
+  feedSkips: number[] | undefined
 
   readonly #host: ConnectionHost
   #queue: Uint8Array[] = []
@@ -276,6 +281,11 @@ export class Connection<State = unknown, Data = unknown> {
    */
   write(data: Uint8Array | string): boolean {
     if (this.#closed || this.#ending) throw this.#closedError('write')
+    // Published bytes it is still owed go first.
+    if (this.feed !== undefined && this.feed.end > this.feedFrom) {
+      catchUp(this.feed, this)
+      if (this.#closed) return false
+    }
     let bytes: Uint8Array
     if (typeof data === 'string') bytes = Buffer.from(data)
     else if (data instanceof Uint8Array) bytes = data
@@ -301,7 +311,45 @@ export class Connection<State = unknown, Data = unknown> {
    * not ending (the caller checked), so write()'s checks are skipped.
    */
   writePublished(bytes: Buffer): void {
+    if (this.feed !== undefined && this.feed.end > this.feedFrom) {
+      catchUp(this.feed, this)
+      if (this.#closed) return
+    }
     this.#enqueue(bytes)
+  }
+
+  /** @internal a topic feed's settle, first pass: a view of the feed it is owed, queued in order (topic-feed.ts). */
+  queueFeedView(view: Buffer): void {
+    this.#sealTail()
+    this.#queue.push(view)
+    this.#queued += view.length
+  }
+
+  /**
+   * @internal a topic feed's settle, second pass: writes what is queued;
+   * what the socket does not take and still lies in the feed (`feed`, its
+   * memory) is copied out, as the feed is reused.
+   */
+  flushFeed(feed: ArrayBufferLike): void {
+    if (!this.#connecting && this.flush()) return
+    if (this.#closed) return
+    const queue = this.#queue
+    let last = queue.length
+    if (this.#tailEnd === this.#tailStart) {
+      // The usual case, the views at the end: copied into the tail (a slow
+      // reader's queue then grows by tails, not by a chunk per turn).
+      while (last > 0 && queue[last - 1]!.buffer === feed) last--
+      for (const view of queue.splice(last)) {
+        if (view.length <= WRITE_TAIL_BYTES) this.#copyToTail(view)
+        else {
+          this.#sealTail()
+          queue.push(Buffer.from(view))
+        }
+      }
+    }
+    for (let i = 0; i < last; i++) if (queue[i]!.buffer === feed) queue[i] = Buffer.from(queue[i]!)
+    if (!this.#withinLimit()) return
+    if (this.#queued >= this.#host.highWaterMark) this.#needDrain = true
   }
 
   #enqueue(bytes: Uint8Array): boolean {
@@ -312,6 +360,23 @@ export class Connection<State = unknown, Data = unknown> {
       this.#queue.push(bytes)
     }
     this.#queued += length
+    if (!this.#withinLimit()) return false
+    if (!this.#connecting) {
+      if (this.#host.inBatch) this.#markDirty()
+      else this.flush()
+    }
+    if (this.#queued >= this.#host.highWaterMark) {
+      this.#needDrain = true
+      return false
+    }
+    return true
+  }
+
+  /**
+   * Past maxBufferedBytes, or over highWaterMark while the server-wide
+   * budget is spent: destroyed (ERR_BUFFER_LIMIT, ERR_BUFFER_TOTAL_LIMIT), false.
+   */
+  #withinLimit(): boolean {
     const host = this.#host
     const cost = this.#account()
     if (cost > host.maxBufferedBytes) {
@@ -324,14 +389,6 @@ export class Connection<State = unknown, Data = unknown> {
     if (host.maxBufferedBytesTotal > 0 && cost > host.highWaterMark && host.overBufferedTotal()) {
       host.stats[STAT.bufferTotalClosed] = host.stats[STAT.bufferTotalClosed]! + 1
       this.destroy(new ServerError('ERR_BUFFER_TOTAL_LIMIT', `connection ${this.id} has ${cost} bytes waiting to be written while the server's write queues cost more than maxBufferedBytesTotal (${host.maxBufferedBytesTotal})`))
-      return false
-    }
-    if (!this.#connecting) {
-      if (this.#host.inBatch) this.#markDirty()
-      else this.flush()
-    }
-    if (this.#queued >= this.#host.highWaterMark) {
-      this.#needDrain = true
       return false
     }
     return true
@@ -351,7 +408,7 @@ export class Connection<State = unknown, Data = unknown> {
     if (tail === undefined || this.#tailEnd + bytes.length > tail.length) {
       // A full tail stays referenced by its queued views; this one is new.
       this.#sealTail()
-      tail = this.#host.writeTails.pop() ?? Buffer.allocUnsafeSlow(WRITE_TAIL_BYTES)
+      tail = this.#host.writeTails.take()
       this.#tail = tail
       this.#tailStart = 0
       this.#tailEnd = 0
@@ -375,12 +432,16 @@ export class Connection<State = unknown, Data = unknown> {
     this.#tail = undefined
     this.#tailStart = 0
     this.#tailEnd = 0
-    if (this.#host.writeTails.length < FREE_TAILS_MAX) this.#host.writeTails.push(tail)
+    this.#host.writeTails.give(tail)
   }
 
   /** Half-closes after everything queued is flushed; optionally writes `data` first. */
   end(data?: Uint8Array | string): void {
     if (this.#closed || this.#ending) return
+    if (this.feed !== undefined && this.feed.end > this.feedFrom) {
+      catchUp(this.feed, this)
+      if (this.#closed) return
+    }
     if (data !== undefined) this.write(data)
     if (this.#closed) return
     this.#ending = true

@@ -14,6 +14,7 @@ import { STAT, STAT_SLOTS } from './stats.js'
 import { ClientContextCache, TlsContextCache, type ConnectTlsOptions } from './tls.js'
 import { RuntimeContext, type ContextHost } from './worker-context.js'
 import { WorkerPubSub, type PubSubLoop } from './worker-pubsub.js'
+import { WriteTails } from './write-tails.js'
 
 export interface RuntimeOptions {
   highWaterMark: number
@@ -47,7 +48,7 @@ const INBOX_BATCH = 256
  */
 export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextHost, PipeHost, PubSubLoop {
   readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE)
-  readonly writeTails: Buffer[] = []
+  readonly writeTails = new WriteTails()
   readonly highWaterMark: number
   readonly maxBufferedBytes: number
   readonly maxBufferedBytesTotal: number

@@ -13,7 +13,8 @@ export interface ContextHost {
 
 /** What the context needs from the worker's pub/sub (called directly: publish is a hot path). */
 export interface ContextBus {
-  publish(topic: string, payload: Uint8Array, except: number): void
+  /** `except`: the connection not to deliver to (it published). */
+  publish(topic: string, payload: Uint8Array, except: Connection | undefined): void
   subscribers(topic: string): number
 }
 
@@ -42,7 +43,7 @@ export class RuntimeContext<Data = unknown> implements WorkerContext<Data> {
   publish(topic: string, data: Uint8Array | string, options?: PublishOptions): void {
     checkTopic(topic)
     const payload = toBytes(data)
-    let except = 0
+    let except: Connection | undefined
     if (options !== undefined) {
       if (options === null || typeof options !== 'object') throw new ServerError('ERR_INVALID_ARG_TYPE', `publish options must be an object, got ${describe(options)}`)
       const conn = options.except
@@ -50,7 +51,7 @@ export class RuntimeContext<Data = unknown> implements WorkerContext<Data> {
         if (conn === null || typeof conn !== 'object' || typeof conn.id !== 'number') {
           throw new ServerError('ERR_INVALID_ARG_TYPE', `options.except must be a Connection, got ${describe(conn)}`)
         }
-        except = conn.id
+        except = conn as Connection
       }
     }
     this.#bus.publish(topic, payload, except)

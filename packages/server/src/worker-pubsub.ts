@@ -5,6 +5,8 @@ import { ServerError } from './errors.js'
 import type { RemoteBus } from './pubsub-adapter.js'
 import { decodePublished, encodePublished } from './pubsub-message.js'
 import { STAT } from './stats.js'
+import { catchUp, FEED_MESSAGE_MAX_BYTES, reserve, settle, skipOwn, TopicFeed } from './topic-feed.js'
+import type { WriteTails } from './write-tails.js'
 
 // Published records taken from the channel per turn of the event loop, and
 // how often the connections they were written to are flushed meanwhile: a
@@ -29,6 +31,8 @@ const OUTBOX_PAUSE_BYTES = 4 * 1024 * 1024
 // LOG_EVERY_MS). What is delivered stays in order.
 export const BACKLOG_MAX_BYTES = 16 * 1024 * 1024
 const LOG_EVERY_MS = 10_000
+// Rounds of settling feeds that hooks published to while they were written (see settleFeeds).
+const SETTLE_ROUNDS = 8
 
 /** A channel message waiting for a full peer, and how many published records it holds. */
 interface Waiting {
@@ -42,6 +46,8 @@ export interface PubSubLoop {
   now: number
   /** The connection whose `data` hook is running (it is paused when peers are behind). */
   readonly publishing: Connection | undefined
+  /** Free write tails: a topic's feed starts in one. */
+  readonly writeTails: WriteTails
   flushDirty(): void
 }
 
@@ -54,7 +60,10 @@ export class WorkerPubSub {
   readonly #host: PubSubLoop
   readonly #stats: Float64Array
   readonly #log: Logger
-  readonly #topics = new Map<string, Set<Connection>>()
+  readonly #topics = new Map<string, TopicFeed>()
+  // Feeds with messages this turn, written to their members at its end.
+  #feeds: TopicFeed[] = []
+  #settleLater = false
   readonly #receiver: Receiver<never>
   readonly #sender: Sender<never>
   /** The registration id of this worker's channel (its notifications come to receive()). */
@@ -115,51 +124,95 @@ export class WorkerPubSub {
   }
 
   subscribe(conn: Connection, topic: string): void {
-    let set = this.#topics.get(topic)
-    if (set === undefined) {
-      set = new Set()
-      this.#topics.set(topic, set)
+    let feed = this.#topics.get(topic)
+    if (feed === undefined) {
+      feed = new TopicFeed()
+      this.#topics.set(topic, feed)
       this.#remote?.subscribed(topic)
     }
-    set.add(conn)
-    ;(conn.topics ??= new Set()).add(topic)
+    const topics = (conn.topics ??= new Set())
+    if (topics.has(topic)) return
+    topics.add(topic)
+    if (topics.size === 1) {
+      feed.lazy.add(conn)
+      conn.feed = feed
+      conn.feedFrom = feed.end
+      conn.feedSkips = undefined
+      return
+    }
+    // A second topic: from now on written per message (the order between topics).
+    const single = conn.feed
+    if (single !== undefined) this.#makeEager(conn, single)
+    feed.eager.add(conn)
   }
 
   unsubscribe(conn: Connection, topic: string): void {
-    conn.topics?.delete(topic)
-    this.#unsubscribe(conn, topic)
+    const topics = conn.topics
+    if (topics === undefined || !topics.delete(topic)) return
+    const feed = this.#topics.get(topic)
+    if (feed === undefined) return
+    if (conn.feed === feed) {
+      catchUp(feed, conn) // what was published before it left
+      conn.feed = undefined
+      feed.lazy.delete(conn)
+    } else feed.eager.delete(conn)
+    this.#dropIfEmpty(topic, feed)
+    if (topics.size === 1 && conn.feed === undefined) {
+      // One topic left: back to owing a range of its feed.
+      const [other] = topics
+      const rest = this.#topics.get(other!)
+      if (rest !== undefined && rest.eager.delete(conn)) {
+        rest.lazy.add(conn)
+        conn.feed = rest
+        conn.feedFrom = rest.end
+        conn.feedSkips = undefined
+      }
+    }
   }
 
   /** A closed connection leaves every topic it was in. */
   unsubscribeAll(conn: Connection, topics: Set<string>): void {
-    for (const topic of topics) this.#unsubscribe(conn, topic)
+    conn.feed = undefined
+    for (const topic of topics) {
+      const feed = this.#topics.get(topic)
+      if (feed === undefined) continue
+      if (!feed.lazy.delete(conn)) feed.eager.delete(conn)
+      this.#dropIfEmpty(topic, feed)
+    }
   }
 
-  #unsubscribe(conn: Connection, topic: string): void {
-    const set = this.#topics.get(topic)
-    if (set === undefined) return
-    set.delete(conn)
-    if (set.size === 0) {
-      this.#topics.delete(topic)
-      this.#remote?.unsubscribed(topic)
-    }
+  #makeEager(conn: Connection, feed: TopicFeed): void {
+    catchUp(feed, conn)
+    conn.feed = undefined
+    feed.lazy.delete(conn)
+    feed.eager.add(conn)
+  }
+
+  #dropIfEmpty(topic: string, feed: TopicFeed): void {
+    if (feed.size > 0) return
+    // A feed still listed is settled (nobody is owed anything) and its buffer freed.
+    this.#topics.delete(topic)
+    this.#remote?.unsubscribed(topic)
   }
 
   subscribers(topic: string): number {
     return this.#topics.get(topic)?.size ?? 0
   }
 
-  /** Encodes once; one channel message per other worker; local subscribers directly. */
-  publish(topic: string, payload: Uint8Array, except: number): void {
+  /** Encodes once for the other workers (if any); local subscribers directly. */
+  publish(topic: string, payload: Uint8Array, except: Connection | undefined): void {
     const remote = this.#remote
     if (remote !== undefined && payload.length > remote.maxPayloadBytes) {
       throw new ServerError('ERR_PAYLOAD_TOO_LARGE', `published payload of ${payload.length} bytes is over the pub/sub adapter's maxPayloadBytes (${remote.maxPayloadBytes})`)
     }
-    const record = encodePublished(topic, payload, except)
+    const exceptId = except === undefined ? 0 : except.id
+    let own: Buffer | undefined
     if (this.#peers.length > 0) {
+      const record = encodePublished(topic, payload, exceptId)
+      own = record.subarray(record.length - payload.length)
       this.#outbox.push(record)
       this.#outboxBytes += record.length
-      if (!this.#host.inBatch || this.#outboxBytes >= OUTBOX_MESSAGE_BYTES) this.flushOutbox()
+      if (!this.#host.inBatch || this.#outboxBytes >= OUTBOX_MESSAGE_BYTES) this.#sendOutbox()
       // Peers behind: the connection whose data is publishing stops being read.
       const publisher = this.#host.publishing
       if (publisher !== undefined && this.#backlogBytes >= OUTBOX_PAUSE_BYTES && !publisher.paused) {
@@ -167,7 +220,7 @@ export class WorkerPubSub {
         this.#pausedPublishers.add(publisher)
       }
     }
-    this.#deliverLocal(topic, record.subarray(record.length - payload.length), except)
+    this.#deliverLocal(topic, payload, own, exceptId, except)
     // Other instances: `except` names a connection of this instance only.
     remote?.publish(topic, payload)
   }
@@ -181,7 +234,7 @@ export class WorkerPubSub {
     const host = this.#host
     const wasInBatch = host.inBatch
     host.inBatch = true
-    this.#deliverLocal(topic, payload, 0)
+    this.#deliverLocal(topic, payload, payload, 0, undefined)
     host.inBatch = wasInBatch
     if (!wasInBatch && !this.#remoteFlushQueued) {
       this.#remoteFlushQueued = true
@@ -191,7 +244,9 @@ export class WorkerPubSub {
 
   readonly #flushRemote = (): void => {
     this.#remoteFlushQueued = false
-    if (!this.#host.inBatch) this.#host.flushDirty()
+    if (this.#host.inBatch) return
+    this.settleFeeds()
+    this.#host.flushDirty()
   }
 
   /** The channel is signalled: delivers what the other workers published. */
@@ -205,8 +260,11 @@ export class WorkerPubSub {
       const record = decodePublished(this.#inbound, this.#inboundOffset)
       this.#inboundOffset = record.next
       if (record.next >= this.#inbound.length) this.#inbound = undefined
-      this.#deliverLocal(record.topic, record.payload, record.except)
-      if (taken % PUBLISHED_PER_FLUSH === 0) this.#host.flushDirty()
+      this.#deliverLocal(record.topic, record.payload, record.payload, record.except, undefined)
+      if (taken % PUBLISHED_PER_FLUSH === 0) {
+        this.settleFeeds()
+        this.#host.flushDirty()
+      }
       if (taken === PUBLISHED_PER_TURN) {
         // The channel stays signalled while it holds messages: no new
         // notification would come for the rest, so continue on a later turn.
@@ -226,12 +284,50 @@ export class WorkerPubSub {
     host.inBatch = true
     this.receive()
     host.inBatch = false
-    host.flushDirty()
     this.flushOutbox()
+    host.flushDirty()
   }
 
-  /** Sends this turn's records to every peer: one channel message each (cut at OUTBOX_MESSAGE_BYTES). */
+  /**
+   * The end of a turn: sends this turn's records to every peer (one
+   * channel message each, cut at OUTBOX_MESSAGE_BYTES), then writes the
+   * topics' feeds to their members.
+   */
   flushOutbox(): void {
+    this.#sendOutbox()
+    this.settleFeeds()
+  }
+
+  /** Writes every feed with messages to its members (topic-feed.ts). */
+  settleFeeds(): void {
+    // A hook run by a write (drain, close) may publish again: settled too,
+    // a few rounds at most here, the rest on the next turn.
+    for (let round = 0; this.#feeds.length > 0; round++) {
+      if (round === SETTLE_ROUNDS) {
+        if (!this.#settleLater) {
+          this.#settleLater = true
+          setImmediate(this.#settleNextTurn)
+        }
+        return
+      }
+      const feeds = this.#feeds
+      this.#feeds = []
+      for (const feed of feeds) {
+        feed.listed = false
+        settle(feed, this.#host.writeTails)
+      }
+    }
+  }
+
+  readonly #settleNextTurn = (): void => {
+    this.#settleLater = false
+    const host = this.#host
+    if (host.inBatch) return // the batch's end settles them
+    this.settleFeeds()
+    host.flushDirty()
+  }
+
+  #sendOutbox(): void {
     if (this.#outbox.length === 0) return
     const records = this.#outbox.length
     const message = records === 1 ? this.#outbox[0]! : Buffer.concat(this.#outbox, this.#outboxBytes)
@@ -326,12 +422,46 @@ export class WorkerPubSub {
     }
   }
 
-  #deliverLocal(topic: string, payload: Buffer, except: number): void {
-    const set = this.#topics.get(topic)
-    if (set === undefined) return
-    for (const conn of set) {
-      if (conn.id === except || conn.closed || conn.ending) continue
-      conn.writePublished(payload)
+  /**
+   * To this worker's members of `topic`: appended to its feed for those
+   * with this topic only, queued at once to the others. `owned`: the
+   * payload in a buffer the runtime owns (the handler's may change after
+   * publish returns), if there is one; `exceptConn`: the publisher, when it
+   * is a connection of this worker.
+   */
+  #deliverLocal(topic: string, payload: Uint8Array, owned: Buffer | undefined, exceptId: number, exceptConn: Connection | undefined): void {
+    const feed = this.#topics.get(topic)
+    if (feed === undefined) return
+    const length = payload.length
+    if (feed.eager.size > 0 || length > FEED_MESSAGE_MAX_BYTES) {
+      owned ??= Buffer.from(payload)
+      for (const conn of feed.eager) {
+        if (conn.id === exceptId || conn.closed || conn.ending) continue
+        conn.writePublished(owned)
+      }
     }
+    if (feed.lazy.size === 0) return
+    if (length > FEED_MESSAGE_MAX_BYTES) {
+      // Too large to copy: what the feed holds goes first, then this as it is.
+      settle(feed, this.#host.writeTails)
+      for (const conn of feed.lazy) {
+        if (conn.id === exceptId || conn.closed || conn.ending) continue
+        conn.writePublished(owned!)
+      }
+      return
+    }
+    if (!reserve(feed, length, this.#host.writeTails)) {
+      settle(feed, this.#host.writeTails)
+      reserve(feed, length, this.#host.writeTails)
+    }
+    const start = feed.end
+    feed.bytes!.set(payload, start)
+    feed.end = start + length
+    if (exceptConn !== undefined && exceptConn.feed === feed) skipOwn(exceptConn, start, feed.end)
+    if (!feed.listed) {
+      feed.listed = true
+      this.#feeds.push(feed)
+    }
+    if (!this.#host.inBatch) this.settleFeeds()
   }
 }

@@ -53,3 +53,17 @@ t.test('50000 small publishes reach every subscriber complete and in order', asy
   const publisher = collectLines(port, ['sub'], 'pub 50000', 50000, 0)
   for (const lines of await Promise.all([...readers, publisher])) t.same(lines, numbered(50000))
 })
+
+t.test('published lines keep their order against direct writes, a second topic and an unsubscribe', async t => {
+  // One worker: every member is served from the same topic feeds.
+  const [server, port] = await started(t, { handler: fixture('small-writes.js'), threads: 1 })
+  const n = 3000
+  const direct = collectLines(port, ['as direct', 'sub'], undefined, 2 * n + 2, 0)
+  const both = collectLines(port, ['sub2'], undefined, 2 * n + 1, 0)
+  for (let count = 0; count < 2; count = await server.subscribers('all')) await new Promise(resolve => setTimeout(resolve, 20))
+  const publisher = collectLines(port, ['sub'], 'mix ' + n, 1, 0)
+  const ps = Array.from({ length: n }, (_, i) => `p${i}`)
+  t.same((await direct).slice(1), [...ps.flatMap((p, i) => [p, `d${i}`]), 'end'], 'one topic: each published line before the direct write that followed it, none after it left')
+  t.same(await both, [...ps.flatMap((p, i) => [p, `o${i}`]), 'gone'], 'two topics: in the order of publishing')
+  t.same(await publisher, ['gone'], 'the publisher gets none of its own lines')
+})
