@@ -7,7 +7,7 @@ import { checkTopic, describe, invalidBytes } from './validate.js'
 import { STAT } from './stats.js'
 import { connectionTls, type ConnectionTls } from './tls.js'
 import { catchUp, type TopicFeed } from './topic-feed.js'
-import { WRITE_TAIL_BYTES, type WriteTails } from './write-tails.js'
+import type { WriteTails } from './write-tails.js'
 
 const READABLE = 1
 const WRITABLE = 2
@@ -339,13 +339,7 @@ export class Connection<State = unknown, Data = unknown> {
       // The usual case, the views at the end: copied into the tail (a slow
       // reader's queue then grows by tails, not by a chunk per turn).
       while (last > 0 && queue[last - 1]!.buffer === feed) last--
-      for (const view of queue.splice(last)) {
-        if (view.length <= WRITE_TAIL_BYTES) this.#copyToTail(view)
-        else {
-          this.#sealTail()
-          queue.push(Buffer.from(view))
-        }
-      }
+      for (const view of queue.splice(last)) this.#fillTails(view)
     }
     for (let i = 0; i < last; i++) if (queue[i]!.buffer === feed) queue[i] = Buffer.from(queue[i]!)
     if (!this.#withinLimit()) return
@@ -415,6 +409,24 @@ export class Connection<State = unknown, Data = unknown> {
     }
     tail.set(bytes, this.#tailEnd)
     this.#tailEnd += bytes.length
+  }
+
+  /** Copies `bytes` into the tail, filling it up before taking the next (a slow reader's queue is then nearly all bytes). */
+  #fillTails(bytes: Uint8Array): void {
+    for (let at = 0; at < bytes.length; ) {
+      let tail = this.#tail
+      if (tail === undefined || this.#tailEnd === tail.length) {
+        this.#sealTail()
+        tail = this.#host.writeTails.take()
+        this.#tail = tail
+        this.#tailStart = 0
+        this.#tailEnd = 0
+      }
+      const n = Math.min(tail.length - this.#tailEnd, bytes.length - at)
+      tail.set(bytes.subarray(at, at + n), this.#tailEnd)
+      this.#tailEnd += n
+      at += n
+    }
   }
 
   /** Moves the tail's unsealed bytes into the queue (one view), keeping write order. */
