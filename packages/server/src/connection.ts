@@ -33,6 +33,8 @@ export interface ConnectionHost {
   readonly inBatch: boolean
   /** Coarse clock (ms), updated once per batch. */
   readonly now: number
+  /** True once this turn has used its time budget (reads then wait for the next turn). */
+  turnOver(): boolean
   readonly stats: Float64Array
   markDirty(conn: Connection): void
   scheduleRead(conn: Connection): void
@@ -73,13 +75,6 @@ const STAT_BUFFERED = STAT.bufferedBytes
  */
 export const QUEUED_CHUNK_COST = 320
 /**
- * Per connection per turn of the event loop: at most this many reads (x 64
- * KiB), and no further read once the turn has run this long (ms). A
- * connection with more waiting continues on the next turn, after the others
- * and the loop's own work (timers, messages, the heartbeat): a flood of tiny
- * messages costs time, not bytes, so the time budget is what bounds lag.
- */
-/**
  * Writes of at most COPY_MAX_BYTES are copied into the connection's write
  * tail, a buffer taken from the worker's free list, instead of queued one
  * chunk each: a batch of small writes to a connection (a pub/sub fan-out)
@@ -90,8 +85,15 @@ export const QUEUED_CHUNK_COST = 320
  */
 const COPY_MAX_BYTES = 1024
 
+/**
+ * Per connection per turn of the event loop: at most this many reads (x 64
+ * KiB), and no further read once the turn has used its time budget
+ * (BatchLoop.turnOver). A connection with more waiting continues on the
+ * next turn, after the others and the loop's own work (timers, messages,
+ * the heartbeat): a flood of tiny messages costs time, not bytes, so the
+ * time budget is what bounds lag.
+ */
 const READS_PER_TURN = 16
-const TURN_BUDGET_MS = 10
 
 /**
  * One TCP connection, as the handler sees it, in the worker that owns it.
@@ -666,7 +668,7 @@ export class Connection<State = unknown, Data = unknown> {
       return
     }
     const host = this.#host
-    if (performance.now() - host.now > TURN_BUDGET_MS) {
+    if (host.turnOver()) {
       host.readNextTurn(this) // this turn has run long enough: the others, and the loop, first
       return
     }
@@ -701,7 +703,7 @@ export class Connection<State = unknown, Data = unknown> {
       // TLS may have stopped at a record with more in the socket: it reads
       // on until the socket would block.
       if (n < buf.length && !this.#hangupSeen && this.#tls === undefined) return
-      if (reads === READS_PER_TURN || performance.now() - host.now > TURN_BUDGET_MS) {
+      if (reads === READS_PER_TURN || host.turnOver()) {
         host.readNextTurn(this) // fairness: the others, and the loop, first
         return
       }

@@ -43,7 +43,8 @@ interface Waiting {
 /** What pub/sub needs from the worker's batch loop (WorkerRuntime). */
 export interface PubSubLoop {
   inBatch: boolean
-  now: number
+  /** A turn starts: the coarse clock and the read budget (BatchLoop). */
+  startTurn(): void
   /** The connection whose `data` hook is running (it is paused when peers are behind). */
   readonly publishing: Connection | undefined
   /** Free write tails: a topic's feed starts in one. */
@@ -280,7 +281,7 @@ export class WorkerPubSub {
   readonly #receiveLater = (): void => {
     const host = this.#host
     this.#publishedLeft = false
-    host.now = performance.now()
+    host.startTurn()
     host.inBatch = true
     this.receive()
     host.inBatch = false
