@@ -4,8 +4,17 @@ import { STAT } from './stats.js'
 
 // As the C splice proxy in the benchmarks: fewer, larger splices for bulk.
 const SPLICE_PIPE_SIZE = 256 * 1024
-// Per pump call, for fairness between connections of one worker.
-const SPLICE_MAX_BYTES = 1 << 20
+// Per pump call, for fairness between connections of one worker (about
+// 2-3 ms of splicing; a turn's read budget is 10 ms). Not 1 MiB: fewer
+// packets go out on the proxy's threads per MB. (The likely reason: a pass
+// that stops while the source still has bytes lets its receive window
+// close, and the next pass's reads send window updates that run the
+// sender's queued transmissions, and their loopback delivery, on this
+// thread.) With 4 MiB the proxy example ran 27 packets per MB in its own
+// threads instead of 39-47, and 1.20-1.41x MB per proxy CPU-second; the CPU
+// of proxy + client + upstream together did not change (docs/benchmarks.md,
+// "Where proxy time goes").
+const SPLICE_MAX_BYTES = 4 << 20
 // A pipe copies through the read buffer while reads come back short (two
 // syscalls per direction per message, like recv/send proxies) and splices
 // once a read fills the buffer (bulk: no copies). splice costs three calls
