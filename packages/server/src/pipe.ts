@@ -60,6 +60,8 @@ export class Pipe {
   readonly source: Connection
   readonly target: Connection
   readonly #host: PipeHost
+  readonly #canSplice: boolean
+  /** The kernel pipe, held only while splicing (see #startSplicing). */
   #splice: SplicePipe | undefined
   #splicing = false
   #eofPending = false
@@ -70,7 +72,7 @@ export class Pipe {
     this.source = source
     this.target = target
     this.#host = host
-    if (spliceSupported && canSplice) this.#splice = new SplicePipe({ capacity: SPLICE_PIPE_SIZE })
+    this.#canSplice = spliceSupported && canSplice
   }
 
   /** Bulk mode: the source's readable edges pump() instead of read. */
@@ -85,8 +87,27 @@ export class Pipe {
     const accepted = target.write(bytes)
     // A full read means bulk: splice from now on (its pump waits for the
     // target's queue itself, so the source is not paused).
-    if (this.#splice !== undefined && full) this.#splicing = true
-    else if (!accepted) this.source.pause() // resumed when the target drains
+    if (full && this.#startSplicing()) return
+    if (!accepted) this.source.pause() // resumed when the target drains
+  }
+
+  /**
+   * Takes a kernel pipe for splicing. Made here, not with the Pipe, and
+   * closed when copying resumes: a pipe costs two fds and its pages count
+   * against the user's pipe limit (fs.pipe-user-pages-soft: 64 MiB, 256 of
+   * these 256 KiB pipes; past it, Linux gives unprivileged processes 8 KiB
+   * pipes), so only connections moving bulk hold one, not every proxied
+   * connection. False (keep copying) if none can be made now (EMFILE).
+   */
+  #startSplicing(): boolean {
+    if (!this.#canSplice) return false
+    try {
+      this.#splice ??= new SplicePipe({ capacity: SPLICE_PIPE_SIZE })
+    } catch {
+      return false
+    }
+    this.#splicing = true
+    return true
   }
 
   /** The source's peer ended: forward the half-close. */
@@ -151,6 +172,8 @@ export class Pipe {
     else if (sourceEdge && result.sourceDrained && result.buffered === 0 && ++this.#smallPasses >= SMALL_PASSES_TO_COPY) {
       this.#smallPasses = 0
       this.#splicing = false // small again: copying is cheaper
+      this.#splice = undefined
+      pipe.close() // empty (buffered 0); the next full read takes a new one
       source.resume()
     }
   }

@@ -1,5 +1,6 @@
 // The pipe's copy/splice state machine and the batch loop's pump scheduling,
 // on real loopback sockets, with the connections reduced to what a Pipe uses.
+import { readdirSync } from 'node:fs'
 import t from 'tap'
 import { Interest, Poller, TcpListener, TcpStream, spliceSupported } from '@amy/core'
 import { BatchLoop } from '../dist/batch-loop.js'
@@ -147,4 +148,38 @@ t.test('a splicing pipe stays splicing when a pass on the target\'s edge finds t
   t.equal(resumed, 1, 'the source was resumed once, for copying')
   const got = await readBytes(bServer, 64 * 1024 + 4 + 8)
   t.equal(got.subarray(64 * 1024).toString(), 'tails1s2s3s4', 'every byte arrived, in order')
+})
+
+t.test('a pipe holds a kernel pipe (two fds) only while it splices: none before the first full read, none after it returns to copying', { skip: !spliceSupported && 'splice is Linux-only' }, async t => {
+  const poller = new Poller()
+  const [aClient, aServer] = connectedPair(poller)
+  const [bClient, bServer] = connectedPair(poller)
+  t.teardown(() => {
+    for (const s of [aClient, aServer, bClient, bServer]) s.close()
+    poller.close()
+  })
+  const fds = () => readdirSync('/proc/self/fd').length
+  const source = { stream: aServer, closed: false, connecting: false, bufferedBytes: 0, lastActive: 0, pause() {}, resume() {}, destroy(err: Error) { throw err }, endOfStream() {} }
+  const target = {
+    stream: bClient, closed: false, ending: false, connecting: false, bufferedBytes: 0, lastActive: 0,
+    write(bytes: Uint8Array) { return bClient.write(bytes) === bytes.length },
+    end() {},
+  }
+  const host: PipeHost = { stats: new Float64Array(16), now: 0, schedulePump() {} }
+  const before = fds()
+  const pipe = new Pipe(source as never, target as never, host, true)
+  t.teardown(() => pipe.close())
+  pipe.forward(Buffer.from('short'), false)
+  t.equal(fds(), before, 'copying: no kernel pipe')
+  pipe.forward(Buffer.alloc(64 * 1024, 'x'), true)
+  t.equal(fds(), before + 2, 'splicing: one kernel pipe')
+  const readableId = poller.registrar.register(aServer, Interest.Read)
+  for (let i = 1; i <= 4; i++) {
+    aClient.write(Buffer.from(`s${i}`))
+    await until(() => poller.wait(0).some(n => n.id === readableId), 5000, 'the source to be readable')
+    pipe.sourceReadable()
+  }
+  t.notOk(pipe.splicing, 'back to copying')
+  t.equal(fds(), before, 'copying again: the kernel pipe is closed')
+  await readBytes(bServer, 5 + 64 * 1024 + 8)
 })
