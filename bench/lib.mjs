@@ -107,6 +107,34 @@ export function groupCpuSeconds(pgid) {
   return ticks / TICKS
 }
 
+/**
+ * CPU seconds of the process group's live threads, exact (the scheduler's
+ * nanoseconds from /proc/PID/task/TID/schedstat, not 10 ms ticks): for
+ * runs of a fraction of a CPU-second, where ticks are a few percent each.
+ * Threads that exited are not counted; read it around a window in which
+ * the server's threads live throughout.
+ */
+export function groupCpuSecondsExact(pgid) {
+  let ns = 0
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    let tasks
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue
+      tasks = fs.readdirSync(`/proc/${name}/task`)
+    } catch {
+      continue
+    }
+    for (const tid of tasks) {
+      try {
+        ns += Number(fs.readFileSync(`/proc/${name}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+      } catch {}
+    }
+  }
+  return ns / 1e9
+}
+
 /** Busy cores on the whole machine over the next `ms` (from /proc/stat). */
 export async function busyCores(ms) {
   const read = () => {

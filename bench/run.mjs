@@ -28,7 +28,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { BENCH, BUILD, RESULTS, ROOT, accepts, buildC, busyCores, fmtRange, fmtRate, fmtRatio, fmtUs, freePort, groupAlive, groupCpuSeconds, loadAverage, median, pgidOf, signalGroup, sleep, table } from './lib.mjs'
+import { BENCH, BUILD, RESULTS, ROOT, accepts, buildC, busyCores, fmtRange, fmtRate, fmtRatio, fmtUs, freePort, groupAlive, groupCpuSeconds, groupCpuSecondsExact, loadAverage, median, pgidOf, signalGroup, sleep, table } from './lib.mjs'
 import { CHAT_SCENARIOS } from './chat/scenarios.mjs'
 
 const DOC = path.join(ROOT, 'docs', 'benchmarks.md')
@@ -353,16 +353,27 @@ async function measure(opts, srv, s) {
   const timing = ['--warmup', String(opts.warmup), '--duration', String(opts.duration)]
   const rec = { rc: -1, json: null }
   if (sc.tool === 'bulkgen') {
-    // bulkgen runs a fixed amount of bytes; the proxy's CPU is read around it.
-    const cpu0 = groupCpuSeconds(srv.pid)
+    // bulkgen runs a fixed amount of bytes; the proxy's CPU is read around
+    // it (exact: a run is a fraction of a CPU-second), and the upstream's.
+    // Over loopback, whichever process sends a packet also runs its
+    // delivery to the receiver, so the proxy's share of the kernel work
+    // moves with timing; the CPU of all three (proxy + bulkgen + upstream)
+    // per MB does not, and is reported beside it.
+    const upstreamCpu = () => (opts.upstreamPgid ? groupCpuSecondsExact(opts.upstreamPgid) : NaN)
+    const cpu0 = groupCpuSecondsExact(srv.pid)
+    const up0 = upstreamCpu()
     const t0 = performance.now()
     Object.assign(rec, await runTool('bulkgen', ['--port', String(srv.port), ...sc.args], 120_000))
     const secs = (performance.now() - t0) / 1000
-    const cpu = groupCpuSeconds(srv.pid) - cpu0
+    const cpu = groupCpuSecondsExact(srv.pid) - cpu0
+    const up = upstreamCpu() - up0
     if (rec.json) {
+      const mb = rec.json.mbytes_per_s * rec.json.elapsed_s
       rec.json.srv_cpu = secs > 0 ? cpu / secs : NaN
       rec.rate = rec.json.mbytes_per_s
-      rec.per_cpu_s = cpu > 0 ? (rec.json.mbytes_per_s * rec.json.elapsed_s) / cpu : NaN
+      rec.per_cpu_s = cpu > 0 ? mb / cpu : NaN
+      const all = cpu + up + rec.json.lg_cpu * rec.json.elapsed_s
+      rec.json.all3_per_cpu_s = all > 0 ? mb / all : NaN
     }
   } else {
     const extra = sc.tool === 'loadgen' ? (s === 'e' && opts.fin ? ['--fin'] : []) : []
@@ -396,7 +407,8 @@ function summarize(runs, labels, opts) {
     const sc = opts.mode.scenarios[s]
     const unit = sc.unit
     const latency = sc.tool !== 'bulkgen'
-    const head = ['server', `${unit} median [min-max]`, ...(latency ? ['p50', 'p99'] : []), 'srv cpu', 'lg cpu', 'other cpu', `${sc.per}/cpu-s`, `${versus} ${unit}`, `${versus} per cpu-s`, 'notes']
+    const all3 = sc.tool === 'bulkgen'
+    const head = ['server', `${unit} median [min-max]`, ...(latency ? ['p50', 'p99'] : []), 'srv cpu', 'lg cpu', 'other cpu', `${sc.per}/cpu-s`, ...(all3 ? [`${sc.per}/cpu-s all 3`, `${versus} all 3`] : []), `${versus} ${unit}`, `${versus} per cpu-s`, 'notes']
     const rows = [head]
     const of = (label) => runs.filter((r) => r.scenario === s && r.server === label)
     const base = of(labels[0])
@@ -429,6 +441,7 @@ function summarize(runs, labels, opts) {
         fixed2(median(ok.map((r) => r.json.lg_cpu))),
         fixed2(median(ok.map(otherCpu))),
         fmtRate(median(ok.map((r) => r.per_cpu_s))),
+        ...(all3 ? [fmtRate(median(ok.map((r) => r.json.all3_per_cpu_s))), label === labels[0] ? '(A)' : fmtRatio(ratio((r) => r.json.all3_per_cpu_s))] : []),
         label === labels[0] ? '(A)' : fmtRatio(rRate),
         label === labels[0] ? '(A)' : fmtRatio(rEff),
         notes.join(', '),
@@ -508,6 +521,7 @@ async function bench(opts) {
       fail(err.message)
     }
     Object.assign(serverEnv, { UPSTREAM_HOST: '127.0.0.1', UPSTREAM_PORT: String(upstream.port) })
+    opts.upstreamPgid = upstream.pid
     log(`  upstream: ${upstream.cmd}  (pid ${upstream.pid}, port ${upstream.port})`)
   }
   const servers = specs.map((s) => new Server(s))
@@ -570,7 +584,7 @@ async function bench(opts) {
     'Rates and srv/lg cpu are medians over the rounds (rates with [min-max]); p50/p99 are medians of each run\'s batch round-trip percentiles. ' +
     '*srv cpu* / *lg cpu*: cores used by the server\'s process group / by the load generator in the measured window; ' +
     '*other cpu*: the rest of the machine\'s busy cores in the window (interrupt work of the loopback traffic, other processes). ' +
-    '*per cpu-s*: messages (churn: connections; chat: deliveries; bulk: MB one way) per server CPU-second. Ratios: median of the per-round ratios against A [min-max].'
+    '*per cpu-s*: messages (churn: connections; chat: deliveries; bulk: MB one way) per server CPU-second. Ratios: median of the per-round ratios against A [min-max]. Bulk: the proxy\'s CPU is exact (schedstat); *all 3*: MB per CPU-second of proxy + bulkgen + upstream together (over loopback the sender of a packet runs its delivery, so the proxy\'s own share moves with timing; the sum does not).'
   const others = runs.filter(isOk).map(otherCpu).filter(Number.isFinite)
   const busyNote = others.length && median(others) > 0.3
     ? `\n\nThe machine was not quiet: *other cpu* was ${median(others).toFixed(2)} cores in the median run (up to ${Math.max(...others).toFixed(2)}), so the servers and the load generator shared the two cores with other work; absolute figures are lower and noisier than on a quiet machine.`
