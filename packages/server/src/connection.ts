@@ -152,6 +152,9 @@ export class Connection<State = unknown, Data = unknown> {
   #tail: Buffer | undefined
   #tailStart = 0
   #tailEnd = 0
+  // Earlier tails that filled up while their bytes were still queued, in
+  // order, each as the view of its used bytes.
+  #fullTails: Buffer[] | undefined
   #needDrain = false
   #ending = false
   #finSent = false
@@ -402,8 +405,9 @@ export class Connection<State = unknown, Data = unknown> {
   #copyToTail(bytes: Uint8Array): void {
     let tail = this.#tail
     if (tail === undefined || this.#tailEnd + bytes.length > tail.length) {
-      // A full tail stays referenced by its queued views; this one is new.
+      // A full tail stays referenced by its queued views until they are written.
       this.#sealTail()
+      if (tail !== undefined) (this.#fullTails ??= []).push(tail.subarray(0, this.#tailEnd))
       tail = this.#host.writeTails.take()
       this.#tail = tail
       this.#tailStart = 0
@@ -419,6 +423,7 @@ export class Connection<State = unknown, Data = unknown> {
       let tail = this.#tail
       if (tail === undefined || this.#tailEnd === tail.length) {
         this.#sealTail()
+        if (tail !== undefined) (this.#fullTails ??= []).push(tail.subarray(0, this.#tailEnd))
         tail = this.#host.writeTails.take()
         this.#tail = tail
         this.#tailStart = 0
@@ -439,14 +444,26 @@ export class Connection<State = unknown, Data = unknown> {
     }
   }
 
-  /** The queue is empty: nothing refers to the tail any more; it goes back to the free list. */
+  /**
+   * The queue is empty (written, or dropped): nothing refers to the tails
+   * any more. The current one goes back to the free list; those that
+   * filled up are freed now rather than at the worker's next full GC (a
+   * queue behind by megabytes holds hundreds, long promoted to the old
+   * generation: a non-reader's would stay in memory next to the new
+   * traffic until V8 felt the pressure).
+   */
   #releaseTail(): void {
     const tail = this.#tail
-    if (tail === undefined) return
-    this.#tail = undefined
-    this.#tailStart = 0
-    this.#tailEnd = 0
-    this.#host.writeTails.give(tail)
+    if (tail !== undefined) {
+      this.#tail = undefined
+      this.#tailStart = 0
+      this.#tailEnd = 0
+      this.#host.writeTails.give(tail)
+    }
+    const full = this.#fullTails
+    if (full === undefined) return
+    this.#fullTails = undefined
+    for (const buffer of full) freeNow(buffer)
   }
 
   /** Half-closes after everything queued is flushed; optionally writes `data` first. */
@@ -772,6 +789,12 @@ export class Connection<State = unknown, Data = unknown> {
       if (head.length <= n) {
         n -= head.length
         i++
+        // The last bytes of the oldest full tail are written: it is done.
+        const full = this.#fullTails
+        if (full !== undefined && head.buffer === full[0]!.buffer && head.byteOffset + head.length === full[0]!.length) {
+          freeNow(full.shift()!)
+          if (full.length === 0) this.#fullTails = undefined
+        }
       } else {
         queue[i] = head.subarray(n)
         n = 0
@@ -830,6 +853,16 @@ export class Connection<State = unknown, Data = unknown> {
     this.#remote = { address, port: this.stream.remotePort!, family: this.stream.remoteFamily! }
     return this.#remote
   }
+}
+
+/**
+ * Frees a write tail's memory now: its ArrayBuffer's store moves to a new,
+ * young ArrayBuffer (the old one is detached), which the next scavenge
+ * collects, instead of waiting for a full GC. Only for buffers nothing else
+ * refers to.
+ */
+function freeNow(buffer: Buffer): void {
+  structuredClone(buffer.buffer, { transfer: [buffer.buffer as ArrayBuffer] })
 }
 
 const TLS_CODES = new Set<unknown>([...TLS_ERROR_CODES, 'ERR_TLS_HANDSHAKE_TIMEOUT'])

@@ -140,7 +140,7 @@ t.test('maxBufferedBytesTotal: once every worker\'s queues together cost more, t
   t.equal(server.stats().workers.reduce((n, w) => n + w.bufferedBytes, 0), 0, 'every worker counts 0 once the queues are flushed')
 })
 
-t.test('a non-reader\'s queue of 1-byte writes costs the worker (heap + ArrayBuffers, after a full GC) at most 1.25 x what maxBufferedBytes counts for it, + 1 MiB for the rest of the heap', async t => {
+t.test('a non-reader\'s queue of 1-byte writes costs the worker (heap + ArrayBuffers, after a full GC) at most 1.25 x what maxBufferedBytes counts for it, + 1 MiB for the rest of the heap, and frees it without a full GC once closed', async t => {
   const MiB = 1024 * 1024
   const [server, port] = await started(t, { handler: fixture('commands.js'), threads: 1, maxBufferedBytes: 8 * MiB })
   const [quiet, probe] = await Promise.all([LineClient.connect(port), LineClient.connect(port)])
@@ -162,4 +162,11 @@ t.test('a non-reader\'s queue of 1-byte writes costs the worker (heap + ArrayBuf
   // The 1 MiB: what else the worker allocates and keeps meanwhile (measured: 0.03-0.4 MiB).
   t.ok(grown <= counted * 1.25 + MiB, `the worker grew by ${grown} bytes, at most 1.25 x the ${counted} counted + 1 MiB`)
   t.ok(grown >= counted * 0.5, 'and by at least half of it (the measure sees the queue)')
+  // Its queue's memory goes when it does, not at the worker's next full GC (whenever V8 feels the pressure).
+  const young = async (): Promise<number> => Number((await probe.request('mem young')).split(' ')[1])
+  const held = await young()
+  quiet.socket.resetAndDestroy()
+  await until(() => server.stats().connections === 1, 30_000, 'the reset to close the non-reader')
+  const freed = held - (await young())
+  t.ok(freed >= counted * 0.5, `closed, its queue's ArrayBuffers are freed without a full GC (${freed} bytes of a ${counted}-byte queue)`)
 })
