@@ -23,6 +23,11 @@ const OUTBOX_MESSAGE_BYTES = 64 * 1024
 // OUTBOX_PAUSE_BYTES wait, the connections publishing are not read (the
 // backpressure reaches the clients that flood, not the memory).
 export const PUBSUB_CHANNEL_BOUND = 256
+// A turn's records are gathered for the channel (which copies them) in one
+// reused buffer of this size, not a new one per message: those were
+// ArrayBuffers outside the heap that V8 frees only once enough of them
+// pile up (tens of MiB per worker in the issue 7 1-byte-line flood).
+const STAGING_BYTES = 2 * OUTBOX_MESSAGE_BYTES
 const OUTBOX_PAUSE_BYTES = 4 * 1024 * 1024
 // Pausing reaches only publishers driven by their connection's reads. A
 // handler that publishes in one synchronous loop, or from a timer, is not
@@ -77,6 +82,7 @@ export class WorkerPubSub {
   // Records for the peers gathered this turn; messages a full peer channel refused.
   #outbox: Buffer[] = []
   #outboxBytes = 0
+  readonly #staging = Buffer.allocUnsafeSlow(STAGING_BYTES)
   #backlog = new Map<Sender<never>, Waiting[]>()
   #backlogBytes = 0
   #droppedSinceLog = 0
@@ -331,10 +337,22 @@ export class WorkerPubSub {
   #sendOutbox(): void {
     if (this.#outbox.length === 0) return
     const records = this.#outbox.length
-    const message = records === 1 ? this.#outbox[0]! : Buffer.concat(this.#outbox, this.#outboxBytes)
+    const message = records === 1 ? this.#outbox[0]! : this.#gather(this.#outbox, this.#outboxBytes)
     this.#outbox = []
     this.#outboxBytes = 0
     for (const peer of this.#peers) this.#sendToPeer(peer, message, records)
+  }
+
+  /** The records as one message: in the staging buffer when they fit (valid until the next flush). */
+  #gather(records: Buffer[], bytes: number): Buffer {
+    if (bytes > STAGING_BYTES) return Buffer.concat(records, bytes)
+    const staging = this.#staging
+    let at = 0
+    for (const record of records) {
+      staging.set(record, at)
+      at += record.length
+    }
+    return staging.subarray(0, bytes)
   }
 
   /** A full channel: the message waits here, in order, and is retried on the next turns. */
@@ -364,7 +382,8 @@ export class WorkerPubSub {
       this.#dropped(records)
       return
     }
-    waiting.push({ bytes, records })
+    // The staging buffer is reused by the next flush: what waits is a copy.
+    waiting.push({ bytes: bytes.buffer === this.#staging.buffer ? Buffer.from(bytes) : bytes, records })
     this.#backlogBytes += bytes.length
     this.#stats[STAT.pubsubBacklogBytes] = this.#backlogBytes
   }
