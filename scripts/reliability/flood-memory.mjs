@@ -2,6 +2,14 @@
 // do not read. Each non-reader's queue must be bounded by maxBufferedBytes
 // at its real cost, so the server's peak RSS must stay under
 //   baseline + non-readers x maxBufferedBytes x 1.25
+//            + min(non-readers, threads) x 24 MiB + 4 MiB
+// The last terms are not the non-readers' queues but what a worker that
+// falls behind costs (measured with --probe, see docs/reliability.md
+// "Memory bounds"): per worker holding non-readers, its inbound pub/sub
+// channel filling up (256 messages of <= 64 KiB: 16 MiB, malloc'd) and one
+// V8 young-generation step (8 -> 16 MiB); once, the publishing worker's
+// backlog (its publishers pause at 4 MiB). Memory the allocator got back
+// stays resident, so RSS keeps each of these peaks.
 // where the baseline is the peak RSS of the same flood with every member
 // reading (phase 1: the heap the flood itself needs, with the same fan-out,
 // GC included); in phase 2 the N "quiet" members stop reading and the flood
@@ -93,7 +101,10 @@ const peak = await flood('non-readers')
 server.proc.kill('SIGUSR2')
 await sleep(500)
 const stats = JSON.parse(/stats (.*)/.exec(server.output())?.[1] ?? '{}')
-const bound = baseline + (opt.nonReaders * opt.maxBuffered * 1.25) / 2 ** 20
+const queues = (opt.nonReaders * opt.maxBuffered * 1.25) / 2 ** 20
+const WORKER_BEHIND_MIB = 16 + 8
+const BACKLOG_PAUSE_MIB = 4
+const bound = baseline + queues + Math.min(opt.nonReaders, opt.threads) * WORKER_BEHIND_MIB + BACKLOG_PAUSE_MIB
 const result = {
   nonReaders: opt.nonReaders,
   maxBufferedBytes: opt.maxBuffered,
@@ -106,6 +117,7 @@ const result = {
   baselineMiB: Math.round(baseline),
   peakMiB: Math.round(peak),
   boundMiB: Math.round(bound),
+  queuesOnlyBoundMiB: Math.round(baseline + queues),
   withinBound: peak <= bound,
 }
 console.log(JSON.stringify(result))
