@@ -800,7 +800,7 @@ export class Connection<State = unknown, Data = unknown> {
         n = 0
       }
     }
-    if (i === queue.length) this.#queue = []
+    if (i === queue.length) queue.length = 0
     else if (i > 0) queue.splice(0, i)
   }
 

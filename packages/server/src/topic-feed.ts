@@ -100,6 +100,9 @@ export function catchUp(feed: TopicFeed, conn: Connection): void {
   conn.writePublished(views.length === 1 ? Buffer.from(views[0]!) : Buffer.concat(views))
 }
 
+// Views of one member during settle's first pass (which runs no handler code: never re-entered).
+const scratch: Buffer[] = []
+
 /**
  * The end of a turn (or a full feed): every member is written what it is
  * owed. In two passes: first every member's views are queued and the feed
@@ -113,18 +116,21 @@ export function settle(feed: TopicFeed, tails: WriteTails): void {
   if (bytes === undefined) return
   const end = feed.end
   const written: Connection[] = []
-  const views: Buffer[] = []
+  // What a member that published nothing this turn is owed: one view for all of them.
+  let whole: Buffer | undefined
   for (const conn of feed.lazy) {
     if (conn.feedFrom >= end || conn.closed || conn.ending) {
       conn.feedFrom = 0
       conn.feedSkips = undefined
       continue
     }
-    owed(feed, conn, views)
+    if (conn.feedFrom === 0 && conn.feedSkips === undefined) conn.queueFeedView((whole ??= bytes.subarray(0, end)))
+    else {
+      owed(feed, conn, scratch)
+      for (let i = 0; i < scratch.length; i++) conn.queueFeedView(scratch[i]!)
+      scratch.length = 0
+    }
     conn.feedFrom = 0
-    if (views.length === 0) continue
-    for (const view of views) conn.queueFeedView(view)
-    views.length = 0
     written.push(conn)
   }
   feed.bytes = undefined
