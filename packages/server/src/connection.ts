@@ -404,15 +404,7 @@ export class Connection<State = unknown, Data = unknown> {
 
   #copyToTail(bytes: Uint8Array): void {
     let tail = this.#tail
-    if (tail === undefined || this.#tailEnd + bytes.length > tail.length) {
-      // A full tail stays referenced by its queued views until they are written.
-      this.#sealTail()
-      if (tail !== undefined) (this.#fullTails ??= []).push(tail.subarray(0, this.#tailEnd))
-      tail = this.#host.writeTails.take()
-      this.#tail = tail
-      this.#tailStart = 0
-      this.#tailEnd = 0
-    }
+    if (tail === undefined || this.#tailEnd + bytes.length > tail.length) tail = this.#nextTail()
     tail.set(bytes, this.#tailEnd)
     this.#tailEnd += bytes.length
   }
@@ -421,19 +413,24 @@ export class Connection<State = unknown, Data = unknown> {
   #fillTails(bytes: Uint8Array): void {
     for (let at = 0; at < bytes.length; ) {
       let tail = this.#tail
-      if (tail === undefined || this.#tailEnd === tail.length) {
-        this.#sealTail()
-        if (tail !== undefined) (this.#fullTails ??= []).push(tail.subarray(0, this.#tailEnd))
-        tail = this.#host.writeTails.take()
-        this.#tail = tail
-        this.#tailStart = 0
-        this.#tailEnd = 0
-      }
+      if (tail === undefined || this.#tailEnd === tail.length) tail = this.#nextTail()
       const n = Math.min(tail.length - this.#tailEnd, bytes.length - at)
       tail.set(bytes.subarray(at, at + n), this.#tailEnd)
       this.#tailEnd += n
       at += n
     }
+  }
+
+  /** Seals the tail and takes a new one; the old stays referenced by its queued views until they are written. */
+  #nextTail(): Buffer {
+    this.#sealTail()
+    const full = this.#tail
+    if (full !== undefined) (this.#fullTails ??= []).push(full.subarray(0, this.#tailEnd))
+    const tail = this.#host.writeTails.take()
+    this.#tail = tail
+    this.#tailStart = 0
+    this.#tailEnd = 0
+    return tail
   }
 
   /** Moves the tail's unsealed bytes into the queue (one view), keeping write order. */
