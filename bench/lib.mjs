@@ -90,9 +90,9 @@ export function signalGroup(pgid, sig) {
 }
 
 const TICKS = 100 // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux
-/** CPU seconds (user + system, all threads) used so far by the processes of a process group. */
-export function groupCpuSeconds(pgid) {
-  let ticks = 0
+
+/** Each process of a process group: its pid and the fields of /proc/<pid>/stat after the name. */
+function* groupProcesses(pgid) {
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue
     let stat
@@ -102,8 +102,14 @@ export function groupCpuSeconds(pgid) {
       continue
     }
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    if (Number(f[2]) === pgid) ticks += Number(f[11]) + Number(f[12])
+    if (Number(f[2]) === pgid) yield { pid: name, f }
   }
+}
+
+/** CPU seconds (user + system, all threads) used so far by the processes of a process group. */
+export function groupCpuSeconds(pgid) {
+  let ticks = 0
+  for (const { f } of groupProcesses(pgid)) ticks += Number(f[11]) + Number(f[12])
   return ticks / TICKS
 }
 
@@ -116,19 +122,14 @@ export function groupCpuSeconds(pgid) {
  */
 export function groupCpuSecondsExact(pgid) {
   let ns = 0
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    let tasks
+  for (const { pid } of groupProcesses(pgid)) {
+    let tasks = []
     try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8')
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue
-      tasks = fs.readdirSync(`/proc/${name}/task`)
-    } catch {
-      continue
-    }
+      tasks = fs.readdirSync(`/proc/${pid}/task`)
+    } catch {}
     for (const tid of tasks) {
       try {
-        ns += Number(fs.readFileSync(`/proc/${name}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+        ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
       } catch {}
     }
   }

@@ -1,7 +1,7 @@
 // The pipe's copy/splice state machine and the batch loop's pump scheduling,
 // on real loopback sockets, with the connections reduced to what a Pipe uses.
 import { readdirSync } from 'node:fs'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Interest, Poller, TcpListener, TcpStream, spliceSupported } from '@amy/core'
 import { BatchLoop } from '../dist/batch-loop.js'
 import { Connection } from '../dist/connection.js'
@@ -35,33 +35,50 @@ async function readBytes(stream: TcpStream, want: number): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-t.test('a pump that runs after the pipe went back to copying (one scheduled while it spliced) moves nothing: copied bytes keep their order', { skip: !spliceSupported && 'splice is Linux-only' }, async t => {
+/**
+ * A Pipe from one loopback pair to another, with the source's and the
+ * target's sides reduced to what a Pipe touches. `sourcePeer` writes into
+ * the source, `targetPeer` reads what the target got; `arrive` writes and
+ * waits for the source's readable edge.
+ */
+function pipeOverSockets(t: Test) {
   const poller = new Poller()
-  const [aClient, aServer] = connectedPair(poller)
-  const [bClient, bServer] = connectedPair(poller)
+  const [sourcePeer, sourceSocket] = connectedPair(poller)
+  const [targetSocket, targetPeer] = connectedPair(poller)
   t.teardown(() => {
-    for (const s of [aClient, aServer, bClient, bServer]) s.close()
+    for (const s of [sourcePeer, sourceSocket, targetSocket, targetPeer]) s.close()
     poller.close()
   })
-  // The source's and the target's sides a Pipe touches.
-  const source = { stream: aServer, closed: false, connecting: false, bufferedBytes: 0, lastActive: 0, pause() {}, resume() {}, destroy(err: Error) { throw err }, endOfStream() {} }
+  const counts = { resumed: 0 }
+  const source = { stream: sourceSocket, closed: false, connecting: false, bufferedBytes: 0, lastActive: 0, pause() {}, resume() { counts.resumed++ }, destroy(err: Error) { throw err }, endOfStream() {} }
   const target = {
-    stream: bClient, closed: false, ending: false, connecting: false, bufferedBytes: 0, lastActive: 0,
-    write(bytes: Uint8Array) { return bClient.write(bytes) === bytes.length },
+    stream: targetSocket, closed: false, ending: false, connecting: false, bufferedBytes: 0, lastActive: 0,
+    write(bytes: Uint8Array) { return targetSocket.write(bytes) === bytes.length },
     end() {},
   }
   const host: PipeHost = { stats: new Float64Array(16), now: 0, schedulePump() {} }
+  const fdsBeforePipe = openFds()
   const pipe = new Pipe(source as never, target as never, host, true)
   t.teardown(() => pipe.close())
+  const readableId = poller.registrar.register(sourceSocket, Interest.Read)
+  const arrive = async (bytes: string): Promise<void> => {
+    sourcePeer.write(Buffer.from(bytes))
+    await until(() => poller.wait(0).some(n => n.id === readableId), 5000, 'the source to be readable')
+  }
+  return { pipe, targetPeer, counts, arrive, fdsBeforePipe }
+}
+
+const openFds = (): number => readdirSync('/proc/self/fd').length
+
+t.test('a pump that runs after the pipe went back to copying (one scheduled while it spliced) moves nothing: copied bytes keep their order', { skip: !spliceSupported && 'splice is Linux-only' }, async t => {
+  const { pipe, targetPeer, arrive } = pipeOverSockets(t)
   // Copy mode (short reads): the source's next bytes wait in its socket
   // until its read; a late pump must not move them ahead of what the copy
   // path writes first.
-  const readableId = poller.registrar.register(aServer, Interest.Read)
-  aClient.write(Buffer.from('later'))
-  await until(() => poller.wait(0).some(n => n.id === readableId), 5000, 'the source to be readable')
+  await arrive('later')
   pipe.pump()
   pipe.forward(Buffer.from('first'), false)
-  t.equal((await readBytes(bServer, 5)).toString().slice(0, 5), 'first', 'the copied bytes arrive first')
+  t.equal((await readBytes(targetPeer, 5)).toString().slice(0, 5), 'first', 'the copied bytes arrive first')
   t.notOk(pipe.splicing)
 })
 
@@ -113,28 +130,7 @@ t.test('a read deferred to a later turn that finds its pipe splicing pumps inste
 })
 
 t.test('a splicing pipe stays splicing when a pass on the target\'s edge finds the source nearly empty; only 4 small passes in a row on the source\'s edge return it to copying', { skip: !spliceSupported && 'splice is Linux-only' }, async t => {
-  const poller = new Poller()
-  const [aClient, aServer] = connectedPair(poller)
-  const [bClient, bServer] = connectedPair(poller)
-  t.teardown(() => {
-    for (const s of [aClient, aServer, bClient, bServer]) s.close()
-    poller.close()
-  })
-  let resumed = 0
-  const source = { stream: aServer, closed: false, connecting: false, bufferedBytes: 0, lastActive: 0, pause() {}, resume() { resumed++ }, destroy(err: Error) { throw err }, endOfStream() {} }
-  const target = {
-    stream: bClient, closed: false, ending: false, connecting: false, bufferedBytes: 0, lastActive: 0,
-    write(bytes: Uint8Array) { return bClient.write(bytes) === bytes.length },
-    end() {},
-  }
-  const host: PipeHost = { stats: new Float64Array(16), now: 0, schedulePump() {} }
-  const pipe = new Pipe(source as never, target as never, host, true)
-  t.teardown(() => pipe.close())
-  const readableId = poller.registrar.register(aServer, Interest.Read)
-  const arrive = async (bytes: string): Promise<void> => {
-    aClient.write(Buffer.from(bytes))
-    await until(() => poller.wait(0).some(n => n.id === readableId), 5000, 'the source to be readable')
-  }
+  const { pipe, targetPeer, counts, arrive } = pipeOverSockets(t)
   pipe.forward(Buffer.alloc(64 * 1024, 'x'), true) // a full read: bulk
   t.ok(pipe.splicing, 'a full read switched the pipe to splicing')
   await arrive('tail')
@@ -145,41 +141,22 @@ t.test('a splicing pipe stays splicing when a pass on the target\'s edge finds t
     pipe.sourceReadable()
     t.equal(pipe.splicing, i < 4, `after ${i} small pass(es) on the source's edge: ${i < 4 ? 'splicing' : 'copying'}`)
   }
-  t.equal(resumed, 1, 'the source was resumed once, for copying')
-  const got = await readBytes(bServer, 64 * 1024 + 4 + 8)
+  t.equal(counts.resumed, 1, 'the source was resumed once, for copying')
+  const got = await readBytes(targetPeer, 64 * 1024 + 4 + 8)
   t.equal(got.subarray(64 * 1024).toString(), 'tails1s2s3s4', 'every byte arrived, in order')
 })
 
 t.test('a pipe holds a kernel pipe (two fds) only while it splices: none before the first full read, none after it returns to copying', { skip: !spliceSupported && 'splice is Linux-only' }, async t => {
-  const poller = new Poller()
-  const [aClient, aServer] = connectedPair(poller)
-  const [bClient, bServer] = connectedPair(poller)
-  t.teardown(() => {
-    for (const s of [aClient, aServer, bClient, bServer]) s.close()
-    poller.close()
-  })
-  const fds = () => readdirSync('/proc/self/fd').length
-  const source = { stream: aServer, closed: false, connecting: false, bufferedBytes: 0, lastActive: 0, pause() {}, resume() {}, destroy(err: Error) { throw err }, endOfStream() {} }
-  const target = {
-    stream: bClient, closed: false, ending: false, connecting: false, bufferedBytes: 0, lastActive: 0,
-    write(bytes: Uint8Array) { return bClient.write(bytes) === bytes.length },
-    end() {},
-  }
-  const host: PipeHost = { stats: new Float64Array(16), now: 0, schedulePump() {} }
-  const before = fds()
-  const pipe = new Pipe(source as never, target as never, host, true)
-  t.teardown(() => pipe.close())
+  const { pipe, targetPeer, arrive, fdsBeforePipe } = pipeOverSockets(t)
   pipe.forward(Buffer.from('short'), false)
-  t.equal(fds(), before, 'copying: no kernel pipe')
+  t.equal(openFds(), fdsBeforePipe, 'copying: no kernel pipe')
   pipe.forward(Buffer.alloc(64 * 1024, 'x'), true)
-  t.equal(fds(), before + 2, 'splicing: one kernel pipe')
-  const readableId = poller.registrar.register(aServer, Interest.Read)
+  t.equal(openFds(), fdsBeforePipe + 2, 'splicing: one kernel pipe')
   for (let i = 1; i <= 4; i++) {
-    aClient.write(Buffer.from(`s${i}`))
-    await until(() => poller.wait(0).some(n => n.id === readableId), 5000, 'the source to be readable')
+    await arrive(`s${i}`)
     pipe.sourceReadable()
   }
   t.notOk(pipe.splicing, 'back to copying')
-  t.equal(fds(), before, 'copying again: the kernel pipe is closed')
-  await readBytes(bServer, 5 + 64 * 1024 + 8)
+  t.equal(openFds(), fdsBeforePipe, 'copying again: the kernel pipe is closed')
+  await readBytes(targetPeer, 5 + 64 * 1024 + 8)
 })
