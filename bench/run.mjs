@@ -101,6 +101,7 @@ const USAGE = `usage: node bench/run.mjs [options]
                         the label is everything before the first '='
   --add 'LABEL=CMD'     a server measured next to the defaults (repeatable)
   --with-c              add the mode's C reference server from bench/c/ (echo, chat: c-epoll; proxy: c-splice)
+                        (HAProxy, the proxy peer: --add 'haproxy=haproxy -db -f bench/haproxy.cfg')
   --threads LIST        run every server but A once per value, with THREADS=value (e.g. 1,2,4)
   --scenarios LIST      comma-separated subset of the mode's scenarios  [echo a,b,c,d,e; chat b,d; proxy small,bulk]
   --rounds N            rounds; each round measures every server once per scenario  [3]
