@@ -140,6 +140,24 @@ t.test('maxBufferedBytesTotal: once every worker\'s queues together cost more, t
   t.equal(server.stats().workers.reduce((n, w) => n + w.bufferedBytes, 0), 0, 'every worker counts 0 once the queues are flushed')
 })
 
+t.test('a worker that crashes with a queue held: its share of stats().bufferedBytes goes back to 0 (a dead worker\'s queues do not count against maxBufferedBytesTotal)', async t => {
+  const MiB = 1024 * 1024
+  const [logger, lines] = captureLogger('info')
+  const [server, port] = await started(t, { handler: fixture('commands.js'), threads: 1, logger, maxBufferedBytes: 8 * MiB, maxBufferedBytesTotal: 64 * MiB })
+  const messages: Array<{ queued?: number }> = []
+  server.on('message', m => messages.push(m as { queued?: number }))
+  const client = await LineClient.connect(port)
+  t.teardown(() => client.destroy())
+  client.socket.pause() // what the kernel does not take stays queued
+  client.send(`hold ${4 * MiB}`)
+  await until(() => messages.length === 1, 30_000, 'the queue')
+  t.ok(server.stats().bufferedBytes >= 4 * MiB, `stats().bufferedBytes counts the held queue (${server.stats().bufferedBytes})`)
+  client.send('crash')
+  await until(() => lines.some(l => l['msg'] === 'worker replaced'), 15_000, 'the replacement')
+  t.equal(server.stats().bufferedBytes, 0, 'the dead worker\'s queue is no longer counted')
+  t.equal(server.stats().workers[0]!.bufferedBytes, 0, 'nor in its slot, which the replacement took over')
+})
+
 t.test('a non-reader\'s queue of 1-byte writes costs the worker (heap + ArrayBuffers, after a full GC) at most 1.25 x what maxBufferedBytes counts for it, + 1 MiB for the rest of the heap, and frees it without a full GC once closed', async t => {
   const MiB = 1024 * 1024
   const [server, port] = await started(t, { handler: fixture('commands.js'), threads: 1, maxBufferedBytes: 8 * MiB })
