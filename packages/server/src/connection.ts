@@ -286,11 +286,7 @@ export class Connection<State = unknown, Data = unknown> {
    */
   write(data: Uint8Array | string): boolean {
     if (this.#closed || this.#ending) throw this.#closedError('write')
-    // Published bytes it is still owed go first.
-    if (this.feed !== undefined && this.feed.end > this.feedFrom) {
-      catchUp(this.feed, this)
-      if (this.#closed) return false
-    }
+    if (!this.#owedFirst()) return false
     let bytes: Uint8Array
     if (typeof data === 'string') bytes = Buffer.from(data)
     else if (data instanceof Uint8Array) bytes = data
@@ -316,11 +312,16 @@ export class Connection<State = unknown, Data = unknown> {
    * not ending (the caller checked), so write()'s checks are skipped.
    */
   writePublished(bytes: Buffer): void {
-    if (this.feed !== undefined && this.feed.end > this.feedFrom) {
-      catchUp(this.feed, this)
-      if (this.#closed) return
-    }
+    if (!this.#owedFirst()) return
     this.#enqueue(bytes)
+  }
+
+  /** Published bytes it is still owed (topic-feed.ts) are queued first; false if that closed it. */
+  #owedFirst(): boolean {
+    const feed = this.feed
+    if (feed === undefined || feed.end <= this.feedFrom) return true
+    catchUp(feed, this)
+    return !this.#closed
   }
 
   /** @internal a topic feed's settle, first pass: a view of the feed it is owed, queued in order (topic-feed.ts). */
@@ -466,10 +467,7 @@ export class Connection<State = unknown, Data = unknown> {
   /** Half-closes after everything queued is flushed; optionally writes `data` first. */
   end(data?: Uint8Array | string): void {
     if (this.#closed || this.#ending) return
-    if (this.feed !== undefined && this.feed.end > this.feedFrom) {
-      catchUp(this.feed, this)
-      if (this.#closed) return
-    }
+    if (!this.#owedFirst()) return
     if (data !== undefined) this.write(data)
     if (this.#closed) return
     this.#ending = true
