@@ -60,7 +60,11 @@ t.test('published lines keep their order against direct writes, a second topic a
   const n = 3000
   const direct = collectLines(port, ['as direct', 'sub'], undefined, 2 * n + 2, 0)
   const both = collectLines(port, ['sub2'], undefined, 2 * n + 1, 0)
-  for (let count = 0; count < 2; count = await server.subscribers('all')) await new Promise(resolve => setTimeout(resolve, 20))
+  const deadline = Date.now() + 10_000
+  while ((await server.subscribers('all')) < 2) {
+    if (Date.now() > deadline) throw new Error('the two subscriptions did not arrive within 10 s')
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
   const publisher = collectLines(port, ['sub'], 'mix ' + n, 1, 0)
   const ps = Array.from({ length: n }, (_, i) => `p${i}`)
   t.same((await direct).slice(1), [...ps.flatMap((p, i) => [p, `d${i}`]), 'end'], 'one topic: each published line before the direct write that followed it, none after it left')
