@@ -110,6 +110,14 @@ export declare function tcpConnect(host: string, port: number): [number, number]
 export declare function read(fd: number, buf: Uint8Array): number
 /** Bytes written, -1 when it would block. */
 export declare function write(fd: number, buf: Uint8Array): number
+/**
+ * Reads fromFd into buf and sends what it read to toFd, in one call (a
+ * proxy's copy path): -1 when the read would block, 0 at end of stream, n
+ * when n bytes were read and all sent; when the send took only w < n
+ * (0 if it would block), -2 - (n + w * 2 ** 26). Throws the read's or the
+ * send's SysError (syscall 'read' or 'write').
+ */
+export declare function relay(fromFd: number, toFd: number, buf: Uint8Array): number
 export declare function writev(fd: number, bufs: readonly Uint8Array[]): number
 export declare function shutdown(fd: number, how: 0 | 1 | 2): void
 export declare function takeError(fd: number): SysError | null

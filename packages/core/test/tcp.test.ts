@@ -96,6 +96,39 @@ t.test('write until would-block, then writable again after the peer reads', asyn
   t.ok(waitFor(poller, cid)?.writable, 'writable again after the peer drained')
 })
 
+t.test('relay: one call reads a stream and sends to another; null when nothing waits, relayUnsent when the target would block, 0 at end of stream, a failed send throws syscall write', async t => {
+  const poller = new Poller()
+  const [from, source, l1] = connectedPair(poller)
+  const [target, sink, l2] = connectedPair(poller)
+  t.teardown(() => { for (const s of [from, source, target, sink, l1, l2]) s.close(); poller.close() })
+  const sid = poller.registrar.register(source, Interest.Read)
+  const tid = poller.registrar.register(sink, Interest.Read)
+  const buf = Buffer.alloc(1 << 16)
+  t.equal(source.relay(target, buf), null, 'nothing to read: null')
+  from.write(Buffer.from('hello'))
+  waitFor(poller, sid)
+  t.equal(source.relay(target, buf), 5, 'read 5')
+  t.equal(source.relayUnsent, 0, 'and sent them all')
+  t.equal(readAll(poller, sink, tid, 5).toString(), 'hello', 'the target\'s peer got them')
+  // The target's send buffer full (its peer does not read): the relay still reads, and says how many it kept.
+  const chunk = Buffer.alloc(1 << 16, 1)
+  while (target.write(chunk) !== null);
+  from.write(Buffer.from('x'.repeat(64)))
+  waitFor(poller, sid)
+  t.equal(source.relay(target, buf), 64, 'read 64 with the target blocked')
+  t.equal(source.relayUnsent, 64, 'none sent: all 64 are the caller\'s to queue')
+  t.equal(buf.subarray(0, 64).toString(), 'x'.repeat(64))
+  target.shutdown('write')
+  from.write(Buffer.from('y'))
+  waitFor(poller, sid)
+  const err = t.throws(() => source.relay(target, buf)) as NodeJS.ErrnoException
+  t.equal(err.code, 'EPIPE', 'sending on a shut-down target fails')
+  t.equal(err.syscall, 'write', 'as the send (the target\'s side), not the read')
+  from.shutdown('write')
+  waitFor(poller, sid)
+  t.equal(source.relay(target, buf), 0, 'end of stream: 0')
+})
+
 t.test('shutdown: the peer reads end of stream and sees a hangup', async t => {
   const poller = new Poller()
   const [client, server, listener] = connectedPair(poller)

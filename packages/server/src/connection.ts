@@ -1,4 +1,4 @@
-import { TLS_ERROR_CODES, TlsStream, type ByteStream, type SocketAddress } from '@amy/core'
+import { TLS_ERROR_CODES, TlsStream, type ByteStream, type SocketAddress, type TcpStream } from '@amy/core'
 import type { Pipe } from './pipe.js'
 import type { Logger } from 'pino'
 import { ServerError } from './errors.js'
@@ -686,11 +686,16 @@ export class Connection<State = unknown, Data = unknown> {
     }
     const buf = host.readBuffer
     for (let reads = 1; ; reads++) {
+      // A pipe copying to a target that can take the bytes now: read and
+      // send in one native call (Pipe.relayTarget).
+      const relayTo = out?.relayTarget()
       let n: number | null
       try {
-        n = this.stream.read(buf)
+        n = relayTo === undefined ? this.stream.read(buf) : (this.stream as TcpStream).relay(relayTo, buf)
       } catch (err) {
-        this.destroy(err as Error)
+        // A failed send is the target's error (the pipe then closes this side too).
+        if (relayTo !== undefined && (err as { syscall?: unknown }).syscall === 'write') out!.target.destroy(err as Error)
+        else this.destroy(err as Error)
         return
       }
       if (n === null) return
@@ -701,7 +706,8 @@ export class Connection<State = unknown, Data = unknown> {
       host.stats[STAT_BYTES_IN] = host.stats[STAT_BYTES_IN]! + n
       this.lastActive = host.now
       this.firstDataBy = 0
-      host.deliver(this, buf.subarray(0, n))
+      if (relayTo === undefined) host.deliver(this, buf.subarray(0, n))
+      else out!.relayed(buf, n, (this.stream as TcpStream).relayUnsent)
       if (this.#closed) return
       if (this.pipeOut?.splicing) {
         // A full read switched this pipe to splice: the rest goes in-kernel.

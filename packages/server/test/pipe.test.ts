@@ -49,10 +49,10 @@ function pipeOverSockets(t: Test) {
     for (const s of [sourcePeer, sourceSocket, targetSocket, targetPeer]) s.close()
     poller.close()
   })
-  const counts = { resumed: 0 }
-  const source = { stream: sourceSocket, closed: false, connecting: false, bufferedBytes: 0, lastActive: 0, pause() {}, resume() { counts.resumed++ }, destroy(err: Error) { throw err }, endOfStream() {} }
+  const counts = { resumed: 0, paused: 0 }
+  const source = { stream: sourceSocket, closed: false, connecting: false, bufferedBytes: 0, lastActive: 0, pause() { counts.paused++ }, resume() { counts.resumed++ }, destroy(err: Error) { throw err }, endOfStream() {} }
   const target = {
-    stream: targetSocket, closed: false, ending: false, connecting: false, bufferedBytes: 0, lastActive: 0,
+    stream: targetSocket, closed: false, ending: false, connecting: false, bufferedBytes: 0, lastActive: 0, feed: undefined as unknown,
     write(bytes: Uint8Array) { return targetSocket.write(bytes) === bytes.length },
     end() {},
   }
@@ -65,7 +65,7 @@ function pipeOverSockets(t: Test) {
     sourcePeer.write(Buffer.from(bytes))
     await until(() => poller.wait(0).some(n => n.id === readableId), 5000, 'the source to be readable')
   }
-  return { pipe, targetPeer, counts, arrive, fdsBeforePipe }
+  return { pipe, target, targetPeer, counts, arrive, fdsBeforePipe }
 }
 
 const openFds = (): number => readdirSync('/proc/self/fd').length
@@ -80,6 +80,30 @@ t.test('a pump that runs after the pipe went back to copying (one scheduled whil
   pipe.forward(Buffer.from('first'), false)
   t.equal((await readBytes(targetPeer, 5)).toString().slice(0, 5), 'first', 'the copied bytes arrive first')
   t.notOk(pipe.splicing)
+})
+
+t.test('relayTarget: the target\'s stream only while it can take bytes at once; relayed() queues what the target did not take and pauses the source when it is full', async t => {
+  const { pipe, target, counts } = pipeOverSockets(t)
+  t.equal(pipe.relayTarget(), target.stream, 'open, nothing queued: the source\'s read may go straight to it')
+  const blockers: [string, unknown][] = [['bufferedBytes', 1], ['connecting', true], ['closed', true], ['ending', true], ['feed', {}]]
+  for (const [field, value] of blockers) {
+    const record = target as Record<string, unknown>
+    const before = record[field]
+    record[field] = value
+    t.equal(pipe.relayTarget(), undefined, `${field} ${JSON.stringify(value)}: read, then forward() (order, end, published bytes owed)`)
+    record[field] = before
+  }
+  t.equal(new Pipe(target as never, target as never, { stats: new Float64Array(16), now: 0, schedulePump() {} }, false).relayTarget(), undefined, 'not both plain TCP (TLS): never')
+  const queued: string[] = []
+  target.write = (bytes: Uint8Array) => { queued.push(Buffer.from(bytes).toString()); return false }
+  const buf = Buffer.alloc(64 * 1024)
+  buf.write('abcdef')
+  pipe.relayed(buf, 3, 0)
+  t.same(queued, [], 'all sent: nothing queued')
+  pipe.relayed(buf, 6, 2)
+  t.same(queued, ['ef'], 'the 2 bytes the target did not take are queued, in order')
+  t.equal(counts.paused, 1, 'the target is full: the source pauses until it drains')
+  t.notOk(pipe.splicing, 'short reads keep copying')
 })
 
 t.test('a pump scheduled on a later turn (not in a batch) runs without another notification', async t => {

@@ -1,6 +1,7 @@
 #include "binding/hot_io.h"
 
 #include <cerrno>
+#include <cstdint>
 
 #include "binding/js_errors.h"
 #include "os/errors.h"
@@ -43,7 +44,7 @@ bool fd_and_bytes(napi_env env, napi_callback_info info, int* fd, uint8_t** data
   return true;
 }
 
-napi_value number(napi_env env, long n) {
+napi_value number(napi_env env, int64_t n) {
   napi_value out;
   napi_create_int64(env, n, &out);
   return out;
@@ -79,12 +80,53 @@ napi_value Write(napi_env env, napi_callback_info info) {
   }
 }
 
+// The largest read relay() makes: what its return value can encode.
+constexpr size_t kRelayMax = (size_t{1} << 26) - 1;
+
+// relay(fromFd, toFd, buf): a proxy's copy path in one call. Reads into buf,
+// sends what it read to toFd. Returns -1 (read would block), 0 (end of
+// stream), n (n bytes read and all sent), or, when the send took w < n
+// (would block: w = 0), -2 - (n + w * 2^26). A failed read throws its
+// SysError (syscall "read"), a failed send its own (syscall "write"): the
+// caller tells which side failed by it.
+napi_value Relay(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int from, to;
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* raw;
+  napi_value buffer;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &from) != napi_ok || from < 0 ||
+      napi_get_value_int32(env, argv[1], &to) != napi_ok || to < 0) {
+    throw_type(env, "expected (fromFd, toFd, bytes)");
+    return nullptr;
+  }
+  if (napi_get_typedarray_info(env, argv[2], &type, &length, &raw, &buffer, &offset) != napi_ok || type != napi_uint8_array) {
+    throw_type(env, "bytes must be a Uint8Array or Buffer");
+    return nullptr;
+  }
+  try {
+    long n = os::sock_read(from, raw, length < kRelayMax ? length : kRelayMax);
+    if (n <= 0) return number(env, n);
+    long w = os::sock_write(to, raw, static_cast<size_t>(n));
+    if (w == n) return number(env, n);
+    if (w < 0) w = 0;  // would block
+    return number(env, -2 - (int64_t{n} + int64_t{w} * (int64_t{1} << 26)));
+  } catch (const os::SysError& e) {
+    sys_error(Napi::Env(env), e).ThrowAsJavaScriptException();
+    return nullptr;
+  }
+}
+
 }  // namespace
 
 void define_hot_io(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "read", NAPI_AUTO_LENGTH, Read, nullptr, &fn) == napi_ok) napi_set_named_property(env, exports, "read", fn);
   if (napi_create_function(env, "write", NAPI_AUTO_LENGTH, Write, nullptr, &fn) == napi_ok) napi_set_named_property(env, exports, "write", fn);
+  if (napi_create_function(env, "relay", NAPI_AUTO_LENGTH, Relay, nullptr, &fn) == napi_ok) napi_set_named_property(env, exports, "relay", fn);
 }
 
 }  // namespace amy::binding
