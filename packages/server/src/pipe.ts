@@ -4,6 +4,16 @@ import { STAT } from './stats.js'
 
 // As the C splice proxy in the benchmarks: fewer, larger splices for bulk.
 const SPLICE_PIPE_SIZE = 256 * 1024
+// A pipe that has proven bulk (one pass took at least its whole capacity)
+// swaps its kernel pipe for one of this size at the next pass that leaves
+// it empty: half the splice calls per MB (10.3 against 20.1) and
+// 1.05-1.22x MB per proxy CPU-second against the 256 KiB pipe, loaded
+// (docs/benchmarks.md, "Where proxy time goes"). Not from the start: every pipe's size counts against the
+// user's pipe pages (fs.pipe-user-pages-soft, 64 MiB: past it Linux gives
+// unprivileged processes 8 KiB pipes), and a grown pipe holds up to 1 MiB
+// per direction behind a slow reader; hence also the cap per worker.
+const SPLICE_BULK_PIPE_SIZE = 1 << 20
+export const MAX_GROWN_PIPES = 16
 // Per pump call, for fairness between connections of one worker (about
 // 2-3 ms of splicing; a turn's read budget is 10 ms). Not 1 MiB: fewer
 // packets go out on the proxy's threads per MB. (The likely reason: a pass
@@ -37,6 +47,8 @@ export interface PipeHost {
   readonly now: number
   /** Runs `pipe.pump()` on a later turn (the budget of one pump was used). */
   schedulePump(pipe: Pipe): void
+  /** The worker's pipes holding a grown (SPLICE_BULK_PIPE_SIZE) kernel pipe; at most MAX_GROWN_PIPES. */
+  grownPipes: number
 }
 
 /**
@@ -69,6 +81,12 @@ export class Pipe {
   #eofPending = false
   /** Source-edge passes in a row that found the source nearly empty. */
   #smallPasses = 0
+  /** A pass took the kernel pipe's whole capacity: grow it once it is empty. */
+  #bulk = false
+  /** Growing was tried in this splicing spell (once: a refusal stands). */
+  #growTried = false
+  /** The kernel pipe is a grown one (counted in host.grownPipes). */
+  #grown = false
 
   constructor(source: Connection, target: Connection, host: PipeHost, canSplice: boolean) {
     this.source = source
@@ -192,8 +210,7 @@ export class Pipe {
       if (result.buffered === 0) {
         this.#eofPending = false
         this.#splicing = false
-        this.#splice = undefined
-        pipe.close()
+        this.#dropSplice()
         source.endOfStream()
       }
       return
@@ -205,10 +222,56 @@ export class Pipe {
     else if (sourceEdge && result.sourceDrained && result.buffered === 0 && ++this.#smallPasses >= SMALL_PASSES_TO_COPY) {
       this.#smallPasses = 0
       this.#splicing = false // small again: copying is cheaper
-      this.#splice = undefined
-      pipe.close() // empty (buffered 0); the next full read takes a new one
+      this.#dropSplice() // empty (buffered 0); the next full read takes a new one
       source.resume()
+      return
     }
+    if (!this.#growTried && result.movedIn >= pipe.capacity) this.#bulk = true
+    if (this.#bulk && result.buffered === 0) this.#grow(pipe)
+  }
+
+  /**
+   * Swaps the empty kernel pipe for a SPLICE_BULK_PIPE_SIZE one (once per
+   * splicing spell). Keeps the old one if the worker has its share of grown
+   * pipes, or if the kernel refuses (past the user's pipe pages it grants
+   * only the default size).
+   */
+  #grow(pipe: SplicePipe): void {
+    this.#bulk = false
+    this.#growTried = true
+    const host = this.#host
+    if (host.grownPipes >= MAX_GROWN_PIPES) return
+    let bigger: SplicePipe
+    try {
+      bigger = new SplicePipe({ capacity: SPLICE_BULK_PIPE_SIZE })
+    } catch {
+      return // EMFILE: the current pipe serves
+    }
+    if (bigger.capacity <= pipe.capacity) {
+      bigger.close()
+      return
+    }
+    pipe.close()
+    this.#splice = bigger
+    this.#grown = true
+    host.grownPipes++
+  }
+
+  /** Closes the kernel pipe (it is empty, or its bytes are dropped with the source). */
+  #dropSplice(): void {
+    this.#splice?.close()
+    this.#splice = undefined
+    this.#bulk = false
+    this.#growTried = false
+    if (this.#grown) {
+      this.#grown = false
+      this.#host.grownPipes--
+    }
+  }
+
+  /** The kernel pipe's capacity in bytes (0: none held). */
+  get spliceCapacity(): number {
+    return this.#splice?.capacity ?? 0
   }
 
   /** The target connected: a spliced source has bytes no new edge will announce. */
@@ -234,8 +297,7 @@ export class Pipe {
 
   /** The source is destroyed: the kernel pipe's fds go with it. */
   close(): void {
-    this.#splice?.close()
-    this.#splice = undefined
+    this.#dropSplice()
     this.#splicing = false
   }
 }

@@ -54,6 +54,8 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
   readonly maxBufferedBytesTotal: number
   readonly allowHalfOpen: boolean
   readonly stats: Float64Array
+  /** @internal (PipeHost) Pipes of this worker holding a grown kernel pipe. */
+  grownPipes = 0
   readonly context: RuntimeContext
   readonly log: Logger
   readonly pubsub: WorkerPubSub

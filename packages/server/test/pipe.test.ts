@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { Interest, Poller, TcpListener, TcpStream, spliceSupported } from '@amy/core'
 import { BatchLoop } from '../dist/batch-loop.js'
 import { Connection } from '../dist/connection.js'
-import { Pipe, type PipeHost } from '../dist/pipe.js'
+import { MAX_GROWN_PIPES, Pipe, type PipeHost } from '../dist/pipe.js'
 import { until } from './helpers'
 
 /** A connected pair: [client, accepted server side]. */
@@ -56,7 +56,7 @@ function pipeOverSockets(t: Test) {
     write(bytes: Uint8Array) { return targetSocket.write(bytes) === bytes.length },
     end() {},
   }
-  const host: PipeHost = { stats: new Float64Array(16), now: 0, schedulePump() {} }
+  const host: PipeHost = { stats: new Float64Array(16), now: 0, schedulePump() {}, grownPipes: 0 }
   const fdsBeforePipe = openFds()
   const pipe = new Pipe(source as never, target as never, host, true)
   t.teardown(() => pipe.close())
@@ -65,7 +65,7 @@ function pipeOverSockets(t: Test) {
     sourcePeer.write(Buffer.from(bytes))
     await until(() => poller.wait(0).some(n => n.id === readableId), 5000, 'the source to be readable')
   }
-  return { pipe, target, targetPeer, counts, arrive, fdsBeforePipe }
+  return { pipe, target, sourcePeer, targetPeer, counts, arrive, fdsBeforePipe, host }
 }
 
 const openFds = (): number => readdirSync('/proc/self/fd').length
@@ -183,4 +183,51 @@ t.test('a pipe holds a kernel pipe (two fds) only while it splices: none before 
   t.notOk(pipe.splicing, 'back to copying')
   t.equal(openFds(), fdsBeforePipe, 'copying again: the kernel pipe is closed')
   await readBytes(targetPeer, 5 + 64 * 1024 + 8)
+})
+
+/**
+ * Bulk through a splicing pipe: `total` pattern bytes written into the
+ * source as fast as it takes them, pumped (not on the source's edge) and
+ * read from the target's peer until all arrived. Returns what arrived and
+ * the pattern.
+ */
+async function pumpBulk(pipe: Pipe, sourcePeer: TcpStream, targetPeer: TcpStream, total: number): Promise<[Buffer, Buffer]> {
+  const pattern = Buffer.alloc(total)
+  for (let i = 0; i < total; i++) pattern[i] = (i * 2654435761) >>> 13 & 0xff
+  pipe.forward(pattern.subarray(0, 64 * 1024), true) // a full read: bulk
+  const got: Buffer[] = []
+  let written = 64 * 1024
+  let read = 0
+  const buf = Buffer.alloc(256 * 1024)
+  await until(() => {
+    if (written < total) written += sourcePeer.write(pattern.subarray(written, written + 256 * 1024)) ?? 0
+    pipe.pump()
+    for (let n = targetPeer.read(buf); n !== null && n > 0; n = targetPeer.read(buf)) {
+      got.push(Buffer.from(buf.subarray(0, n)))
+      read += n
+    }
+    return read >= total
+  }, 10_000, `${total} bytes through the pipe`)
+  return [Buffer.concat(got), pattern]
+}
+
+t.test('a splicing pipe whose pass took its whole kernel pipe grows it to 1 MiB once empty, counted in the worker\'s grownPipes until closed; every byte arrives in order', { skip: !spliceSupported && 'splice is Linux-only' }, async t => {
+  const { pipe, sourcePeer, targetPeer, host, fdsBeforePipe } = pipeOverSockets(t)
+  const [got, pattern] = await pumpBulk(pipe, sourcePeer, targetPeer, 2 << 20)
+  t.ok(got.equals(pattern), 'every byte arrived, in order, across the swap of kernel pipes')
+  t.equal(pipe.spliceCapacity, 1 << 20, 'the kernel pipe grew to 1 MiB')
+  t.equal(host.grownPipes, 1, 'counted as one of the worker\'s grown pipes')
+  t.equal(openFds(), fdsBeforePipe + 2, 'still one kernel pipe: the small one was closed')
+  pipe.close()
+  t.equal(host.grownPipes, 0, 'closing the pipe gives its share back')
+  t.equal(openFds(), fdsBeforePipe, 'and its fds')
+})
+
+t.test(`a worker holding ${MAX_GROWN_PIPES} grown pipes keeps a new bulk pipe at 256 KiB`, { skip: !spliceSupported && 'splice is Linux-only' }, async t => {
+  const { pipe, sourcePeer, targetPeer, host } = pipeOverSockets(t)
+  host.grownPipes = MAX_GROWN_PIPES
+  const [got, pattern] = await pumpBulk(pipe, sourcePeer, targetPeer, 2 << 20)
+  t.ok(got.equals(pattern), 'every byte arrived, in order')
+  t.equal(pipe.spliceCapacity, 256 * 1024, 'the kernel pipe kept its size')
+  t.equal(host.grownPipes, MAX_GROWN_PIPES, 'the worker\'s count is unchanged')
 })
