@@ -93,7 +93,7 @@ t.test('relayTarget: the target\'s stream only while it can take bytes at once; 
     t.equal(pipe.relayTarget(), undefined, `${field} ${JSON.stringify(value)}: read, then forward() (order, end, published bytes owed)`)
     record[field] = before
   }
-  t.equal(new Pipe(target as never, target as never, { stats: new Float64Array(16), now: 0, schedulePump() {} }, false).relayTarget(), undefined, 'not both plain TCP (TLS): never')
+  t.equal(new Pipe(target as never, target as never, { stats: new Float64Array(16), now: 0, schedulePump() {}, grownPipes: 0 }, false).relayTarget(), undefined, 'not both plain TCP (TLS): never')
   const queued: string[] = []
   target.write = (bytes: Uint8Array) => { queued.push(Buffer.from(bytes).toString()); return false }
   const buf = Buffer.alloc(64 * 1024)
