@@ -801,7 +801,11 @@ export class Connection<State = unknown, Data = unknown> {
         n = 0
       }
     }
-    if (i === queue.length) queue.length = 0
+    // Emptied by pop(), not `length = 0`: V8 drops the array's backing store
+    // on `length = 0` and the next write grows a new one, ~150 bytes of
+    // garbage per flush (at chat d, ~190 bytes per delivery: a scavenge
+    // every 0.7 s); pop() keeps it.
+    if (i === queue.length) while (queue.length > 0) queue.pop()
     else if (i > 0) queue.splice(0, i)
   }
 
