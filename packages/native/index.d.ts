@@ -35,6 +35,8 @@ export declare class NativePoller {
   setRef(ref: boolean): void
   /** Inside onBatch of a started poller: the next batch now (0 if none). */
   pollNow(): number
+  /** pollNow as a plain function holding the poller (no lookup of the NativePoller per call). */
+  pollNowFunction(): () => number
   /** Opens the fd hand-off inbox; returns the id its notifications carry. */
   openInbox(): number
   /** Moves handed-over fds into out (and each one's hand-off tag into tags); returns how many. */
@@ -54,6 +56,14 @@ export declare class NativeRegistrar {
   deregister(id: number): boolean
   /** deregister(id), then close(fd) (always closed; a failed deregistration throws after it). */
   deregisterAndClose(id: number, fd: number): void
+  /** deregisterAndClose as a plain function holding the poller (no lookup of the registrar per call). */
+  closer(): (id: number, fd: number) => void
+  /**
+   * Accepts from listenFd until it would block or the arrays are full, each
+   * connection registered for `interest` in the same call: fds[i] under
+   * ids[i]. Returns how many. A connection that cannot be registered is closed.
+   */
+  acceptRegistered(listenFd: number, fds: Int32Array, ids: Float64Array, noDelay: boolean, interest: number): number
   /** intervalMs 0 means one-shot. */
   setTimer(delayMs: number, intervalMs: number): number
   cancelTimer(id: number): boolean

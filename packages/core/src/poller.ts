@@ -122,11 +122,12 @@ export class Poller {
     const ids = this.#ids
     const flags = this.#flags
     const native = this.#native
+    const pollNow = native.pollNowFunction()
     native.start((count: number) => {
       for (let round = 1; count > 0; round++) {
         onBatch(count, ids, flags)
         if (round === ROUNDS_PER_WAKE || !this.#started) break
-        count = native.pollNow()
+        count = pollNow()
       }
     })
     this.#started = true

@@ -35,11 +35,14 @@ function checkDuration(name: string, ms: unknown, allowZero: boolean): number {
 export class Registrar {
   readonly #native: NativeRegistrar
   readonly #pollerId: number
+  // deregisterAndClose without the addon looking this registrar up per call.
+  readonly #close: (id: number, fd: number) => void
 
   /** @internal use `poller.registrar` or `Registrar.from(handle)`. */
   constructor(pollerId: number) {
     this.#native = new native.NativeRegistrar(pollerId)
     this.#pollerId = pollerId
+    this.#close = this.#native.closer()
   }
 
   /** Rebuilds the registrar of a poller in this thread (throws ERR_POLLER_CLOSED if it is gone). */
@@ -84,7 +87,15 @@ export class Registrar {
    * every case.
    */
   deregisterAndClose(id: number, fd: number): void {
-    this.#native.deregisterAndClose(id, fd)
+    this.#close(id, fd)
+  }
+
+  /**
+   * @internal TcpListener#acceptRegistered: accepts from `listenFd` and
+   * registers each connection for `interest` in one call into the addon.
+   */
+  acceptRegistered(listenFd: number, fds: Int32Array, ids: Float64Array, noDelay: boolean, interest: Interest): number {
+    return this.#native.acceptRegistered(listenFd, fds, ids, noDelay, checkInterest(interest))
   }
 
   /** A one-shot timer: one readable notification for the id after `ms` (never early). */

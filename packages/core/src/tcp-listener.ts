@@ -3,6 +3,8 @@ import { AmyError, checkInteger } from './errors.js'
 import { checkPort, resolveHost, type SocketAddress } from './address.js'
 import { OwnedSocket } from './owned-socket.js'
 import { TcpStream } from './tcp-stream.js'
+import type { Interest } from './interest.js'
+import type { Registrar } from './registrar.js'
 
 /** Options of `TcpListener.bind()`. */
 export interface BindOptions {
@@ -108,4 +110,14 @@ export class TcpListener extends OwnedSocket {
     return native.acceptBatch(this.openFd(), out, this.#noDelay && !INHERITS_NODELAY, hosts)
   }
 
+  /**
+   * @internal acceptFds, each connection registered with `registrar` for
+   * `interest` in the same call into the addon (churn: one call per batch
+   * instead of one register per connection): `fds[i]` under `ids[i]`, the
+   * fds then belong to `registrar`'s poller thread (`TcpStream.registered`).
+   * A connection that cannot be registered is closed (its peer sees a reset).
+   */
+  acceptRegistered(registrar: Registrar, fds: Int32Array, ids: Float64Array, interest: Interest): number {
+    return registrar.acceptRegistered(this.openFd(), fds, ids, this.#noDelay && !INHERITS_NODELAY, interest)
+  }
 }

@@ -3,6 +3,7 @@ import { AmyError } from './errors.js'
 import { checkPort, resolveHost, type SocketAddress } from './address.js'
 import { OwnedSocket } from './owned-socket.js'
 import type { ByteStream } from './byte-stream.js'
+import { kTrackRegistration, type Deregisterer } from './source.js'
 
 /** Options of `TcpStream.connect()`. */
 export interface ConnectOptions {
@@ -126,6 +127,16 @@ export class TcpStream extends OwnedSocket implements ByteStream {
     if (!Number.isInteger(fd) || fd < 0) throw new AmyError('ERR_INVALID_ARG_VALUE', `fd must be a non-negative integer, got ${fd}`)
     if (options.adopt !== false) native.adopt(fd)
     return new TcpStream(fd)
+  }
+
+  /**
+   * @internal An accepted fd that `registrar` already registered under `id`
+   * (TcpListener#acceptRegistered): close() deregisters it from there.
+   */
+  static registered(fd: number, registrar: Deregisterer, id: number): TcpStream {
+    const stream = new TcpStream(fd)
+    stream[kTrackRegistration](registrar, id)
+    return stream
   }
 
   /** Reads into buf: bytes read, 0 at end of stream, null if it would block. */

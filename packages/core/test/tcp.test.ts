@@ -221,6 +221,29 @@ t.test('fromFd adopts a connected socket handed over from elsewhere', async t =>
   t.equal(readAll(poller, adopted, id, 7).toString(), 'adopted')
 })
 
+t.test('acceptRegistered: each connection comes registered under its id (its bytes are announced with it); close() deregisters it', async t => {
+  const poller = new Poller()
+  const listener = TcpListener.bind({ port: 0 })
+  const lid = poller.registrar.register(listener, Interest.Read)
+  const client = TcpStream.connect({ port: listener.address().port })
+  t.teardown(() => { client.close(); listener.close(); poller.close() })
+  const fds = new Int32Array(4)
+  const ids = new Float64Array(4)
+  let n = 0
+  for (let i = 0; i < 10 && n === 0; i++) {
+    n = listener.acceptRegistered(poller.registrar, fds, ids, Interest.Read)
+    if (n === 0) waitFor(poller, lid, 100, 1)
+  }
+  t.equal(n, 1)
+  const stream = TcpStream.registered(fds[0]!, poller.registrar, ids[0]!)
+  t.teardown(() => stream.close())
+  t.ok(poller.registrar.has(ids[0]!), 'registered by the accept call')
+  client.write(Buffer.from('hi'))
+  t.ok(waitFor(poller, ids[0]!)?.readable, 'its bytes are announced under its id')
+  stream.close()
+  t.notOk(poller.registrar.has(ids[0]!), 'close() deregistered it')
+})
+
 t.test('TCP_NODELAY: on for accepted and connected streams, off when the listener says noDelay: false', async t => {
   for (const noDelay of [true, false]) {
     const poller = new Poller()

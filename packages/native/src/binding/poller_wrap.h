@@ -32,6 +32,9 @@ class PollerWrap : public Napi::ObjectWrap<PollerWrap> {
   Napi::Value TakeHandedOver(const Napi::CallbackInfo& info);
   Napi::Value SetOwnsSources(const Napi::CallbackInfo& info);
   Napi::Value PollNow(const Napi::CallbackInfo& info);
+  Napi::Value PollNowFunction(const Napi::CallbackInfo& info);
+  static napi_value PollNowCall(napi_env env, napi_callback_info info);
+  size_t poll_now(Napi::Env env);
 
   size_t drain(int timeout_ms);  // select() into the shared arrays
   void close_now();
@@ -54,6 +57,12 @@ class PollerWrap : public Napi::ObjectWrap<PollerWrap> {
   std::unique_ptr<Napi::AsyncContext> async_context_;
   Napi::Env env_;
   bool cleanup_hook_added_ = false;
+  // What a pollNow function (PollNowFunction) calls: this wrap, until it is
+  // destroyed (then null). Shared with those functions' data.
+  struct Self {
+    PollerWrap* wrap;
+  };
+  std::shared_ptr<Self> self_ = std::make_shared<Self>(Self{this});
 };
 
 }  // namespace amy::binding

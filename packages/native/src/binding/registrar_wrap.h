@@ -21,6 +21,8 @@ class RegistrarWrap : public Napi::ObjectWrap<RegistrarWrap> {
   Napi::Value Reregister(const Napi::CallbackInfo& info);
   Napi::Value Deregister(const Napi::CallbackInfo& info);
   Napi::Value DeregisterAndClose(const Napi::CallbackInfo& info);
+  Napi::Value Closer(const Napi::CallbackInfo& info);
+  Napi::Value AcceptRegistered(const Napi::CallbackInfo& info);
   Napi::Value SetTimer(const Napi::CallbackInfo& info);
   Napi::Value CancelTimer(const Napi::CallbackInfo& info);
   Napi::Value OpenChannel(const Napi::CallbackInfo& info);
