@@ -1,4 +1,3 @@
-import type { TcpListener, UnixListener } from '@amy/core'
 import type { BaseLogger as Logger } from 'pino'
 
 /** Most fds one accept call takes. */
@@ -35,16 +34,17 @@ export class AcceptLoop {
   ) {}
 
   /**
-   * Accepts until `listener` has nothing waiting (or an accept fails: then
-   * the retry timer takes over); `serve(fds, n)` takes each batch, whose
-   * fds are then its own. With `hosts`, each fd's peer host key too.
+   * Accepts until nothing is waiting (or an accept fails: then the retry
+   * timer takes over): `accept(fds)` takes one batch from a listener (say,
+   * `listener.acceptFds(fds)`) and returns how many; `serve(fds, n)` takes
+   * each batch, whose fds are then its own.
    */
-  drain(listener: TcpListener | UnixListener, serve: (fds: Int32Array, n: number) => void, hosts?: Uint32Array): void {
+  drain(accept: (fds: Int32Array) => number, serve: (fds: Int32Array, n: number) => void): void {
     const fds = this.#fds
     for (;;) {
       let n: number
       try {
-        n = hosts === undefined ? listener.acceptFds(fds) : (listener as TcpListener).acceptFds(fds, hosts)
+        n = accept(fds)
       } catch (err) {
         this.#acceptFailed(err as Error)
         return

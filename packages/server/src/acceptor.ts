@@ -170,12 +170,11 @@ export class Acceptor {
     const hosts = listener instanceof TcpListener ? this.#hosts : undefined
     const tag = this.#tls.get(listener)?.id ?? 0
     this.#loop.drain(
-      listener,
+      fds => (hosts === undefined ? listener.acceptFds(fds) : (listener as TcpListener).acceptFds(fds, hosts)),
       (fds, n) => {
         this.accepted += n
         this.#distribute(fds, n, hosts, tag)
       },
-      hosts,
     )
   }
 

@@ -2,7 +2,7 @@ import { Interest, TcpStream, TlsStream, socketError, type ByteStream, type Send
 import type { Logger } from 'pino'
 import type { AddressRelease } from './address-limit.js'
 import { BatchLoop } from './batch-loop.js'
-import { Connection, type ConnectionHost } from './connection.js'
+import { Connection, inboundInterest, type ConnectionHost } from './connection.js'
 import { ServerError } from './errors.js'
 import type { WorkerListeners } from './worker-listeners.js'
 import type { Handler } from './handler-types.js'
@@ -153,6 +153,14 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
     return this.#handler.close !== undefined
   }
 
+  watchWritable(conn: Connection): void {
+    try {
+      this.poller.registrar.reregister(conn.id, conn.stream, Interest.Both)
+    } catch (err) {
+      conn.destroy(err as Error)
+    }
+  }
+
   watchIdle(): void {
     this.#idle.watch()
   }
@@ -253,20 +261,28 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
   }
 
   /**
-   * Serves an accepted connection's fd (non-blocking, from the acceptor or
-   * this worker's listeners); `addressSlot`: its per-address counter, or -1;
-   * `tlsContextId`: its listener's TLS context (the hand-off's tag), 0 for
-   * plain TCP.
+   * Serves an accepted connection's fd (non-blocking, from the acceptor);
+   * `addressSlot`: its per-address counter, or -1; `tlsContextId`: its
+   * listener's TLS context (the hand-off's tag), 0 for plain TCP.
    */
   readonly adopt = (fd: number, addressSlot = -1, tlsContextId = 0): void => {
-    const tcp = TcpStream.fromFd(fd, { adopt: false })
+    this.#serve(TcpStream.fromFd(fd, { adopt: false }), 0, addressSlot, tlsContextId)
+  }
+
+  /** balance 'reuseport': serves a connection this worker's listener accepted and registered under `id` (WorkerListeners). */
+  readonly adoptRegistered = (fd: number, id: number, tlsContextId: number): void => {
+    this.#serve(TcpStream.registered(fd, this.poller.registrar, id), id, -1, tlsContextId)
+  }
+
+  /** `id`: the socket's registration, or 0 to register it now. */
+  #serve(tcp: TcpStream, id: number, addressSlot: number, tlsContextId: number): void {
     const stream = this.#closing ? undefined : tlsContextId === 0 ? tcp : this.#serverTls(tcp, tlsContextId)
     if (stream === undefined) {
-      tcp.close()
+      tcp.close() // deregisters it first if it was registered
       if (addressSlot >= 0) this.addressRelease?.release(addressSlot)
       return
     }
-    const conn = new Connection(this, this.poller.registrar.register(stream, Interest.Both), stream, false)
+    const conn = new Connection(this, id !== 0 ? id : this.poller.registrar.register(stream, inboundInterest(stream !== tcp)), stream, false)
     conn.addressSlot = addressSlot
     this.conns.set(conn.id, conn)
     // TLS: opened (the open hook, the counters) once its handshake is done.
@@ -327,6 +343,8 @@ export class WorkerRuntime extends BatchLoop implements ConnectionHost, ContextH
     const pipe = new Pipe(from, to, this, canSplice)
     from.pipeOut = pipe
     to.pipeIn = pipe
+    // A spliced pass that fills the target waits for its writable edge.
+    to.watchWritable()
     // Bytes may already wait in the source: no new edge would announce them.
     this.scheduleRead(from)
   }

@@ -58,7 +58,7 @@ async function serveUntilClosed(task: WorkerTask): Promise<WorkerReport> {
   await handler.setup?.call(handler, runtime.context)
   // The main thread's watchdog reads it once this worker serves (setup() has setupTimeout).
   const stopHeartbeat = startHeartbeat(stats)
-  runtime.listeners = new WorkerListeners(runtime.poller, runtime.adopt, stats, task.stats, task.maxConnections, logger)
+  runtime.listeners = new WorkerListeners(runtime.poller, runtime.adoptRegistered, stats, task.stats, task.maxConnections, logger)
   runtime.start()
 
   return new Promise<WorkerReport>(resolve => {

@@ -1,6 +1,7 @@
-import { Interest, TcpListener, TcpStream, type Poller } from '@amy/core'
+import { Interest, TcpListener, type Poller } from '@amy/core'
 import type { Logger } from 'pino'
-import { AcceptLoop } from './accept-loop.js'
+import { ACCEPT_BATCH, AcceptLoop } from './accept-loop.js'
+import { inboundInterest } from './connection.js'
 import { STAT, STAT_SLOTS } from './stats.js'
 
 /**
@@ -18,11 +19,13 @@ export class WorkerListeners {
   readonly #tls = new Map<TcpListener, number>()
   readonly #all: Float64Array
   readonly #loop: AcceptLoop
+  // The registration id of each fd of an accept batch.
+  readonly #ids = new Float64Array(ACCEPT_BATCH)
 
   constructor(
     readonly poller: Poller,
-    /** Serves one accepted, non-blocking fd (the runtime registers it and opens a Connection; TLS with that context id). */
-    readonly adopt: (fd: number, addressSlot: number, tlsContextId: number) => void,
+    /** Serves one accepted, non-blocking fd already registered with `poller` under `id` (the runtime opens a Connection; TLS with that context id). */
+    readonly adopt: (fd: number, id: number, tlsContextId: number) => void,
     readonly stats: Float64Array,
     /** Every worker's stats (the whole shared buffer). */
     statsBuffer: SharedArrayBuffer,
@@ -70,15 +73,22 @@ export class WorkerListeners {
 
   #acceptAll(listener: TcpListener): void {
     const tls = this.#tls.get(listener) ?? 0
-    this.#loop.drain(listener, (fds, n) => {
-      this.stats[STAT.accepted] = this.stats[STAT.accepted]! + n
-      for (let i = 0; i < n; i++) {
-        if (this.maxConnections > 0 && this.#open() >= this.maxConnections) {
-          this.stats[STAT.rejected] = this.stats[STAT.rejected]! + 1
-          TcpStream.fromFd(fds[i]!, { adopt: false }).close()
-        } else this.adopt(fds[i]!, -1, tls)
-      }
-    })
+    const registrar = this.poller.registrar
+    const ids = this.#ids
+    // Each connection is registered in the accept call itself: one call
+    // into the addon per batch, not one register per connection.
+    this.#loop.drain(
+      fds => listener.acceptRegistered(registrar, fds, ids, inboundInterest(tls !== 0)),
+      (fds, n) => {
+        this.stats[STAT.accepted] = this.stats[STAT.accepted]! + n
+        for (let i = 0; i < n; i++) {
+          if (this.maxConnections > 0 && this.#open() >= this.maxConnections) {
+            this.stats[STAT.rejected] = this.stats[STAT.rejected]! + 1
+            registrar.deregisterAndClose(ids[i]!, fds[i]!)
+          } else this.adopt(fds[i]!, ids[i]!, tls)
+        }
+      },
+    )
   }
 
   #open(): number {
