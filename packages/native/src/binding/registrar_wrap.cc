@@ -239,19 +239,12 @@ Napi::Value RegistrarWrap::AcceptRegistered(const Napi::CallbackInfo& info) {
   while (count < capacity) {
     os::OwnedFd fd;
     try {
-      fd = os::tcp_accept(listen_fd, nullptr);
+      fd = os::tcp_accept_nodelay(listen_fd, nodelay, nullptr);
     } catch (const os::SysError& e) {
       if (count > 0) break;
       throw sys_error(env, e);
     }
     if (!fd) break;
-    if (nodelay) {
-      try {
-        os::sock_set_nodelay(fd.get(), true);
-      } catch (const os::SysError&) {
-        // The peer may already be gone; its first read will say so.
-      }
-    }
     uint64_t id;
     try {
       id = poller.register_source(fd.get(), interest);

@@ -171,19 +171,12 @@ Napi::Value AcceptBatch(const Napi::CallbackInfo& info) {
   while (count < capacity) {
     os::OwnedFd fd;
     try {
-      fd = os::tcp_accept(listen_fd, hosts ? &peer : nullptr);
+      fd = os::tcp_accept_nodelay(listen_fd, nodelay, hosts ? &peer : nullptr);
     } catch (const os::SysError& e) {
       if (count > 0) break;
       throw sys_error(env, e);
     }
     if (!fd) break;
-    if (nodelay) {
-      try {
-        os::sock_set_nodelay(fd.get(), true);
-      } catch (const os::SysError&) {
-        // The peer may already be gone; its first read will say so.
-      }
-    }
     if (hosts) hosts[count] = peer.host_key();
     fds[count++] = fd.release();
   }

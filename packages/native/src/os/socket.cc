@@ -200,6 +200,17 @@ OwnedFd tcp_accept(int listen_fd, SocketAddress* peer) {
   }
 }
 
+OwnedFd tcp_accept_nodelay(int listen_fd, bool nodelay, SocketAddress* peer) {
+  OwnedFd fd = tcp_accept(listen_fd, peer);
+  if (fd && nodelay) {
+    try {
+      sock_set_nodelay(fd.get(), true);
+    } catch (const SysError&) {
+    }
+  }
+  return fd;
+}
+
 OwnedFd tcp_connect(const SocketAddress& address, int* immediate_error) { return start_connect(address, immediate_error); }
 
 OwnedFd unix_connect(const SocketAddress& address, int* immediate_error) {

@@ -59,6 +59,10 @@ OwnedFd unix_listen(const SocketAddress& address, int backlog);
 // Accepts one connection: a valid fd, or an invalid one when it would block.
 // ECONNABORTED (the peer left before accept) is skipped, not reported.
 OwnedFd tcp_accept(int listen_fd, SocketAddress* peer);
+// tcp_accept, then TCP_NODELAY on the new socket when `nodelay` (where it is
+// not inherited from the listener). A failed setsockopt is ignored: the peer
+// may already be gone, and its first read will say so.
+OwnedFd tcp_accept_nodelay(int listen_fd, bool nodelay, SocketAddress* peer);
 
 // Starts a non-blocking connect. The socket becomes writable once connected;
 // a failure shows as an error/hangup event and as take_error(). If the
