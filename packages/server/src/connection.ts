@@ -20,6 +20,10 @@ export interface ConnectionHost {
   readonly log: Logger
   /** The worker's reusable read buffer: `data` views point into it. */
   readonly readBuffer: Buffer
+  /** The view of readBuffer's first `n` bytes that `data` gets. */
+  readView(n: number): Buffer
+  /** Whether `bytes` lies in readBuffer (the next read overwrites it). */
+  inReadBuffer(bytes: Uint8Array): boolean
   readonly highWaterMark: number
   readonly maxBufferedBytes: number
   /** maxBufferedBytesTotal (0: none). */
@@ -321,14 +325,14 @@ export class Connection<State = unknown, Data = unknown> {
     else throw invalidBytes(data)
     const length = bytes.length
     if (length === 0) return this.#queued < this.#host.highWaterMark
-    if (this.#queued === 0 && !this.#connecting && bytes.buffer === this.#host.readBuffer.buffer) {
+    if (this.#queued === 0 && !this.#connecting && this.#host.inReadBuffer(bytes)) {
       // The bytes live in the buffer the next read overwrites: hand them to
       // the kernel now (no copy); copy only what it does not take.
       const written = this.#writeNow(bytes)
       if (written < 0) return false // destroyed
       if (written === length) return true
       bytes = Buffer.from(bytes.subarray(written))
-    } else if (length > COPY_MAX_BYTES && bytes.buffer === this.#host.readBuffer.buffer) {
+    } else if (length > COPY_MAX_BYTES && this.#host.inReadBuffer(bytes)) {
       bytes = Buffer.from(bytes)
     }
     return this.#enqueue(bytes)
@@ -734,7 +738,7 @@ export class Connection<State = unknown, Data = unknown> {
       host.stats[STAT_BYTES_IN] = host.stats[STAT_BYTES_IN]! + n
       this.lastActive = host.now
       this.firstDataBy = 0
-      if (relayTo === undefined) host.deliver(this, buf.subarray(0, n))
+      if (relayTo === undefined) host.deliver(this, host.readView(n))
       else out!.relayed(buf, n, (this.stream as TcpStream).relayUnsent)
       if (this.#closed) return
       if (this.pipeOut?.splicing) {
