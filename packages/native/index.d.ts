@@ -128,6 +128,13 @@ export declare function write(fd: number, buf: Uint8Array): number
  * send's SysError (syscall 'read' or 'write').
  */
 export declare function relay(fromFd: number, toFd: number, buf: Uint8Array): number
+/**
+ * Sends the same bytes to fds[0, count) in one call. results[i]: bytes
+ * fds[i] took (>= 0, maybe fewer than all), -1 if it would block, -1 - errno
+ * if its send failed (the others are still sent). Throws only a TypeError
+ * for bad arguments.
+ */
+export declare function writeMany(fds: Int32Array, count: number, bytes: Uint8Array, results: Int32Array): void
 export declare function writev(fd: number, bufs: readonly Uint8Array[]): number
 export declare function shutdown(fd: number, how: 0 | 1 | 2): void
 export declare function takeError(fd: number): SysError | null

@@ -1,6 +1,6 @@
 // TcpListener and TcpStream on real sockets (127.0.0.1 / ::1, port 0).
 import t from 'tap'
-import { Interest, Poller, TcpListener, TcpStream } from '@amy/core'
+import { Interest, Poller, TcpListener, TcpStream, writeMany, writeManyError } from '@amy/core'
 import { waitFor } from './helpers'
 
 /** A connected pair: [client, accepted server side], plus the listener. */
@@ -127,6 +127,44 @@ t.test('relay: one call reads a stream and sends to another; null when nothing w
   from.shutdown('write')
   waitFor(poller, sid)
   t.equal(source.relay(target, buf), 0, 'end of stream: 0')
+})
+
+t.test('writeMany: one call sends the same bytes to several sockets; each result is bytes taken (all, or part when its buffer fills), -1 would block, or an error for a shut-down or closed socket', async t => {
+  const poller = new Poller()
+  const [aPeer, a, l1] = connectedPair(poller)
+  const [bPeer, b, l2] = connectedPair(poller)
+  const [cPeer, c, l3] = connectedPair(poller)
+  const [dPeer, d, l4] = connectedPair(poller)
+  const [, closed, l5] = connectedPair(poller)
+  t.teardown(() => { for (const s of [aPeer, a, l1, bPeer, b, l2, cPeer, c, l3, dPeer, d, l4, closed, l5]) s.close(); poller.close() })
+  const results = new Int32Array(8).fill(99)
+  const fds = Int32Array.of(a.fd, b.fd)
+  writeMany(fds, 2, Buffer.from('hello'), results)
+  t.same([...results.subarray(0, 3)], [5, 5, 99], 'both took all 5 bytes; nothing written past count')
+  const aid = poller.registrar.register(aPeer, Interest.Read)
+  const bid = poller.registrar.register(bPeer, Interest.Read)
+  t.equal(readAll(poller, aPeer, aid, 5).toString(), 'hello')
+  t.equal(readAll(poller, bPeer, bid, 5).toString(), 'hello')
+  // b's send buffer full (its peer does not read); c shut down; the closed stream's fd is -1.
+  for (const size of [1 << 16, 1 << 10, 1]) {
+    const chunk = Buffer.alloc(size, 1)
+    for (let i = 0; i < 100_000 && b.write(chunk) !== null; i++);
+  }
+  c.shutdown('write')
+  closed.close()
+  writeMany(Int32Array.of(b.fd, c.fd, closed.fd, a.fd), 4, Buffer.from('x'.repeat(64)), results)
+  t.equal(results[0], -1, 'b would block: -1')
+  t.ok(results[1]! < -1, 'c failed')
+  const shutErr = writeManyError(results[1]!)
+  t.equal(shutErr.code, 'EPIPE', 'a send on a shut-down socket: EPIPE')
+  t.equal(shutErr.syscall, 'write')
+  t.equal(writeManyError(results[2]!).code, 'EBADF', 'a closed stream (fd -1): EBADF')
+  t.equal(results[3], 64, 'and the socket after them was still sent all 64')
+  // More than a loopback socket's buffers hold (the peers do not read): each takes part.
+  const big = Buffer.alloc(64 << 20, 2)
+  writeMany(Int32Array.of(a.fd, d.fd), 2, big, results)
+  for (const i of [0, 1]) t.ok(results[i]! > 0 && results[i]! < big.length, `took part of ${big.length}: ${results[i]}`)
+  t.throws(() => writeMany(fds, 3, big, results), { code: 'ERR_INVALID_ARG_TYPE' }, 'count past the fds: a TypeError, nothing sent')
 })
 
 t.test('shutdown: the peer reads end of stream and sees a hangup', async t => {

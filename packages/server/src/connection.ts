@@ -356,6 +356,34 @@ export class Connection<State = unknown, Data = unknown> {
     return !this.#closed
   }
 
+  /**
+   * @internal a topic feed's settle, first pass: the fd to send the feed's
+   * bytes to now, in the feed's one writeMany call, or -1: then it takes the
+   * queued path. Only a plain TCP socket, open, with nothing queued before
+   * them (order) and no pipe into it.
+   */
+  directFd(): number {
+    if (this.#tls !== undefined || this.#connecting || this.#closed || this.#queued > 0 || this.pipeIn !== undefined) return -1
+    return (this.stream as TcpStream).fd
+  }
+
+  /**
+   * @internal after writeMany sent `view` to directFd(): `result` as it gives
+   * it. What the socket did not take is queued as flush() would; true if so
+   * (the settle's second pass then flushes it). A failed send is returned
+   * (the caller destroys the connection with it once no view is pending).
+   */
+  sentDirect(view: Buffer, result: number): boolean {
+    const host = this.#host
+    if (result >= 0) {
+      host.stats[STAT_BYTES_OUT] = host.stats[STAT_BYTES_OUT]! + result
+      this.lastActive = host.now
+      if (result === view.length) return false
+    }
+    this.queueFeedView(result > 0 ? view.subarray(result) : view)
+    return true
+  }
+
   /** @internal a topic feed's settle, first pass: a view of the feed it is owed, queued in order (topic-feed.ts). */
   queueFeedView(view: Buffer): void {
     this.#sealTail()

@@ -1,3 +1,4 @@
+import { writeMany, writeManyError } from '@amy/core'
 import type { Connection } from './connection.js'
 import { WRITE_TAIL_BYTES, type WriteTails } from './write-tails.js'
 
@@ -108,10 +109,20 @@ const scratch: Buffer[] = []
 // and a nested settle runs.
 const writtenLists: Connection[][] = []
 
+/** Members sent the feed's bytes in one native call (writeMany), their fds and what each took; reused as writtenLists. */
+interface DirectSends {
+  conns: Connection[]
+  fds: Int32Array
+  results: Int32Array
+}
+const directLists: DirectSends[] = []
+
 /**
  * The end of a turn (or a full feed): every member is written what it is
  * owed. In two passes: first every member's views are queued and the feed
- * is emptied, with no handler code running; then each member is flushed,
+ * is emptied, with no handler code running (a member owed the whole feed
+ * with nothing queued is instead sent it at the end of this pass, with the
+ * others like it, in one native call: `writeMany`); then each member is flushed,
  * which may run hooks (drain, close) that publish or write again: those
  * bytes go to the new feed, or after the views in the queue. What a socket
  * does not take is copied out of the feed, which is then reused.
@@ -121,16 +132,30 @@ export function settle(feed: TopicFeed, tails: WriteTails): void {
   if (bytes === undefined) return
   const end = feed.end
   const written = writtenLists.pop() ?? []
+  let direct = directLists.pop()
+  if (direct === undefined || direct.fds.length < feed.lazy.size) {
+    const size = Math.max(64, feed.lazy.size)
+    direct = { conns: direct?.conns ?? [], fds: new Int32Array(size), results: new Int32Array(size) }
+  }
+  const directConns = direct.conns
   // What a member that published nothing this turn is owed: one view for all of them.
-  let whole: Buffer | undefined
+  const whole = bytes.subarray(0, end)
   for (const conn of feed.lazy) {
     if (conn.feedFrom >= end || conn.closed || conn.ending) {
       conn.feedFrom = 0
       conn.feedSkips = undefined
       continue
     }
-    if (conn.feedFrom === 0 && conn.feedSkips === undefined) conn.queueFeedView((whole ??= bytes.subarray(0, end)))
-    else {
+    if (conn.feedFrom === 0 && conn.feedSkips === undefined) {
+      // Nothing queued before it: sent with the others in one native call below.
+      const fd = conn.directFd()
+      if (fd >= 0) {
+        direct.fds[directConns.length] = fd
+        directConns.push(conn)
+        continue
+      }
+      conn.queueFeedView(whole)
+    } else {
       owed(feed, conn, scratch)
       for (let i = 0; i < scratch.length; i++) conn.queueFeedView(scratch[i]!)
       scratch.length = 0
@@ -140,6 +165,22 @@ export function settle(feed: TopicFeed, tails: WriteTails): void {
   }
   feed.bytes = undefined
   feed.end = 0
+  const count = directConns.length
+  if (count > 0) {
+    const results = direct.results
+    writeMany(direct.fds, count, whole, results)
+    // What a socket did not take is queued (no handler code runs) before
+    // any failed member is destroyed (its close hook may write to the others).
+    for (let i = 0; i < count; i++) {
+      if (results[i]! >= -1 && directConns[i]!.sentDirect(whole, results[i]!)) written.push(directConns[i]!)
+    }
+    for (let i = 0; i < count; i++) {
+      const conn = directConns[i]!
+      if (results[i]! < -1 && !conn.closed) conn.destroy(writeManyError(results[i]!))
+    }
+    while (directConns.length > 0) directConns.pop()
+  }
+  directLists.push(direct)
   const buffer = bytes.buffer
   for (let i = 0; i < written.length; i++) {
     const conn = written[i]!

@@ -120,6 +120,40 @@ napi_value Relay(napi_env env, napi_callback_info info) {
   }
 }
 
+// writeMany(fds: Int32Array, count, bytes, results: Int32Array): the same
+// bytes sent to count sockets in one call (a topic's members with nothing
+// queued). results[i] for fds[i]: bytes sent (>= 0, maybe fewer than all),
+// -1 if it would block, -1 - errno if the send failed. One failed socket
+// never stops the others; nothing throws but bad arguments.
+napi_value WriteMany(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  uint32_t count;
+  napi_typedarray_type type;
+  size_t fds_length, bytes_length, results_length, offset;
+  void *fds_raw, *bytes_raw, *results_raw;
+  napi_value buffer;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 4 ||
+      napi_get_typedarray_info(env, argv[0], &type, &fds_length, &fds_raw, &buffer, &offset) != napi_ok || type != napi_int32_array ||
+      napi_get_value_uint32(env, argv[1], &count) != napi_ok ||
+      napi_get_typedarray_info(env, argv[2], &type, &bytes_length, &bytes_raw, &buffer, &offset) != napi_ok || type != napi_uint8_array ||
+      napi_get_typedarray_info(env, argv[3], &type, &results_length, &results_raw, &buffer, &offset) != napi_ok || type != napi_int32_array ||
+      count > fds_length || count > results_length || bytes_length > INT32_MAX) {
+    throw_type(env, "expected (fds: Int32Array, count, bytes: Uint8Array, results: Int32Array), count <= both lengths");
+    return nullptr;
+  }
+  const int32_t* fds = static_cast<const int32_t*>(fds_raw);
+  int32_t* results = static_cast<int32_t*>(results_raw);
+  for (uint32_t i = 0; i < count; i++) {
+    try {
+      results[i] = static_cast<int32_t>(os::sock_write(fds[i], bytes_raw, bytes_length));
+    } catch (const os::SysError& e) {
+      results[i] = -1 - e.err();
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 void define_hot_io(napi_env env, napi_value exports) {
@@ -127,6 +161,7 @@ void define_hot_io(napi_env env, napi_value exports) {
   if (napi_create_function(env, "read", NAPI_AUTO_LENGTH, Read, nullptr, &fn) == napi_ok) napi_set_named_property(env, exports, "read", fn);
   if (napi_create_function(env, "write", NAPI_AUTO_LENGTH, Write, nullptr, &fn) == napi_ok) napi_set_named_property(env, exports, "write", fn);
   if (napi_create_function(env, "relay", NAPI_AUTO_LENGTH, Relay, nullptr, &fn) == napi_ok) napi_set_named_property(env, exports, "relay", fn);
+  if (napi_create_function(env, "writeMany", NAPI_AUTO_LENGTH, WriteMany, nullptr, &fn) == napi_ok) napi_set_named_property(env, exports, "writeMany", fn);
 }
 
 }  // namespace amy::binding
