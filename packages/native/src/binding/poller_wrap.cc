@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "binding/held_function.h"
 #include "binding/js_errors.h"
 
 namespace amy::binding {
@@ -266,29 +267,17 @@ size_t PollerWrap::poll_now(Napi::Env env) {
 }
 
 // pollNowFunction() -> () => count: pollNow as a plain function holding the
-// poller itself. A method of the NativePoller finds its C++ object with
-// napi_unwrap, a V8 private-property lookup through the runtime (perf,
-// churn: ~0.14 us), and pollNow runs after every batch: churn's batches
-// are one or two events.
+// poller itself (held_function.h: no napi_unwrap per call). pollNow runs
+// after every batch, and churn's batches are one or two events.
 Napi::Value PollerWrap::PollNowFunction(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  auto* self = new std::shared_ptr<Self>(self_);
-  napi_value fn;
-  if (napi_create_function(env, "pollNow", NAPI_AUTO_LENGTH, &PollerWrap::PollNowCall, self, &fn) != napi_ok ||
-      napi_add_finalizer(
-          env, fn, self, [](napi_env, void* data, void*) { delete static_cast<std::shared_ptr<Self>*>(data); }, nullptr,
-          nullptr) != napi_ok) {
-    delete self;
-    throw amy_error(info.Env(), "ERR_OUT_OF_MEMORY", "could not create the pollNow function");
-  }
-  return Napi::Value(env, fn);
+  return held_function(info.Env(), "pollNow", &PollerWrap::PollNowCall, self_);
 }
 
 napi_value PollerWrap::PollNowCall(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   void* data;
   if (napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data) != napi_ok) return nullptr;
-  PollerWrap* wrap = (*static_cast<std::shared_ptr<Self>*>(data))->wrap;
+  PollerWrap* wrap = held_data<Self>(data).wrap;
   size_t n = 0;
   if (wrap != nullptr) {
     try {

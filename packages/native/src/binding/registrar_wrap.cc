@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "binding/channel.h"
+#include "binding/held_function.h"
 #include "binding/js_errors.h"
 #include "os/socket.h"
 
@@ -162,9 +163,8 @@ Napi::Value RegistrarWrap::DeregisterAndClose(const Napi::CallbackInfo& info) {
 namespace {
 
 // The closer function: deregisterAndClose(id, fd) with the poller in the
-// function's own data. A method of the NativeRegistrar finds its C++ object
-// with napi_unwrap, a V8 private-property lookup through the runtime: perf,
-// churn, ~0.14 us per call, a connection's close paid it once.
+// function's own data (held_function.h: no napi_unwrap, which a
+// connection's close paid once).
 napi_value CloserCall(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -177,7 +177,7 @@ napi_value CloserCall(napi_env env, napi_callback_info info) {
     Napi::Error::New(env, "deregisterAndClose(id, fd) needs a registration id and an fd").ThrowAsJavaScriptException();
     return nullptr;
   }
-  auto& core = **static_cast<std::shared_ptr<PollerCore>*>(data);
+  auto& core = held_data<PollerCore>(data);
   int deregister_errno = 0;
   deregister_before_close(core, static_cast<uint64_t>(id), &deregister_errno);
   try {
@@ -199,17 +199,7 @@ napi_value CloserCall(napi_env env, napi_callback_info info) {
 // closer() -> (id, fd) => void: deregisterAndClose as a plain function
 // that holds the poller itself (no napi_unwrap per call).
 Napi::Value RegistrarWrap::Closer(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  auto* core = new std::shared_ptr<PollerCore>(core_);
-  napi_value fn;
-  if (napi_create_function(env, "deregisterAndClose", NAPI_AUTO_LENGTH, CloserCall, core, &fn) != napi_ok ||
-      napi_add_finalizer(
-          env, fn, core, [](napi_env, void* data, void*) { delete static_cast<std::shared_ptr<PollerCore>*>(data); }, nullptr,
-          nullptr) != napi_ok) {
-    delete core;
-    throw amy_error(info.Env(), "ERR_OUT_OF_MEMORY", "could not create the closer function");
-  }
-  return Napi::Value(env, fn);
+  return held_function(info.Env(), "deregisterAndClose", CloserCall, core_);
 }
 
 // acceptRegistered(listenFd, fds: Int32Array, ids: Float64Array, noDelay,
